@@ -1,0 +1,88 @@
+"""Settings read from REMINDERS_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; entry points read it once and pass values down."""
+
+    model_config = SettingsConfigDict(env_prefix="REMINDERS_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_key_prefix: str = "reminders:"
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_key_sid: str = ""
+    twilio_api_key_secret: str = ""
+    twilio_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base: str = ""
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    smtp_url: str = ""
+    smtp_from: str = "Aftercare <aftercare@localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    console_file: str = ""
+    public_url: str = "http://localhost:8000"
+    secret_key: str = ""
+
+    dispatch_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    dispatch_batch_size: int = Field(default=100, ge=1, le=5000)
+    lease_seconds: int = Field(default=120, ge=5, le=3600)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    sends_per_second: float = Field(default=50.0, gt=0)
+    send_concurrency: int = Field(default=8, ge=1, le=64)
+    reconcile_grace_seconds: float = Field(default=60.0, ge=0)
+    sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    default_window_start: time = time(8, 0)
+    default_window_end: time = time(20, 0)
+    operator_token: str = ""
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_event_threads: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("database_url", "redis_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or a SQLite file under var_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'reminders.db').resolve()}"
+
+    @property
+    def twilio_configured(self) -> bool:
+        """True when there is enough to talk to Twilio; otherwise SMS go to the console."""
+        has_auth = bool(self.twilio_auth_token or self.twilio_api_key_secret)
+        has_sender = bool(self.twilio_from or self.twilio_messaging_service_sid)
+        return bool(self.twilio_account_sid) and has_auth and has_sender
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's error into one that names REMINDERS_<FIELD>."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            problems.append(f"REMINDERS_{field.upper()}: {error['msg']}")
+        raise SettingsError("bad configuration: " + "; ".join(problems)) from None
