@@ -1,0 +1,212 @@
+"""SQLModel tables: clinics, patients, treatments, the message outbox and audit trails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware one is required")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _when(nullable: bool = True, **kwargs: Any) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, **kwargs))
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Clinic(SQLModel, table=True):
+    """A clinic: who it is, how to reach it, its sending policy and webhook secrets."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    phone: str = Field(default="", max_length=32)
+    email: str = Field(default="", max_length=320)
+    booking_url: str = Field(default="", max_length=500)
+    address: str = Field(default="", max_length=300)
+    default_region: str = Field(default="US", max_length=2)
+    locale: str = Field(default="en", max_length=16)
+    window_start: time = Field(default=time(8, 0))
+    window_end: time = Field(default=time(20, 0))
+    sms_per_day: int = 1
+    sms_per_week: int = 3
+    protocol: str = Field(default="microneedling", max_length=64)
+    protocol_overrides: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    webhook_secret: str = Field(default="", max_length=200)
+    previous_webhook_secret: str = Field(default="", max_length=200)
+    previous_secret_expires_at: datetime | None = _when()
+    created_at: datetime = _created()
+
+
+class Patient(SQLModel, table=True):
+    """A patient of one clinic, with per-channel consent and opt-out state."""
+
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
+    external_id: str = Field(max_length=128)
+    first_name: str = Field(default="", max_length=100)
+    phone: str | None = Field(default=None, max_length=32, index=True)
+    email: str | None = Field(default=None, max_length=320)
+    timezone: str = Field(default="UTC", max_length=64)
+    locale: str = Field(default="en", max_length=16)
+    consent_sms: bool = False
+    consent_email: bool = False
+    sms_opted_out_at: datetime | None = _when()
+    email_opted_out_at: datetime | None = _when()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Treatment(SQLModel, table=True):
+    """One treatment session and where it sits in its course."""
+
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=64)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    external_id: str = Field(max_length=128)
+    ended_at: datetime = _when(nullable=False)
+    area: str = Field(default="face", max_length=32)
+    needle_depth_mm: float | None = None
+    session_number: int = 1
+    sessions_planned: int = 1
+    next_session_at: datetime | None = _when()
+    cancelled_at: datetime | None = _when()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Message(SQLModel, table=True):
+    """One outbox row: a prompt for one treatment step on one channel, and its life cycle."""
+
+    __table_args__ = (
+        # "What is due now" reads only pending rows in next_attempt_at order, so the index
+        # stays as small as the backlog however many past or future rows the table holds.
+        sa.Index(
+            "ix_message_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index(
+            "ix_message_leased",
+            "lease_expires_at",
+            postgresql_where=sa.text("status IN ('claimed', 'sending')"),
+            sqlite_where=sa.text("status IN ('claimed', 'sending')"),
+        ),
+        sa.Index("ix_message_status_updated", "status", "updated_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    treatment_id: int = Field(foreign_key="treatment.id", index=True)
+    step_key: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    status: str = Field(default="pending", max_length=16)
+    due_at: datetime = _when(nullable=False)
+    valid_until: datetime | None = _when()
+    next_attempt_at: datetime | None = _when()
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_expires_at: datetime | None = _when()
+    provider_id: str | None = Field(default=None, max_length=128, index=True)
+    provider_code: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=300)
+    protocol_version: str = Field(default="", max_length=64)
+    sent_at: datetime | None = _when()
+    delivered_at: datetime | None = _when()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """A processed clinic webhook, so a replayed webhook-id returns the same answer."""
+
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "webhook_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=64)
+    webhook_id: str = Field(max_length=200)
+    event_type: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = _created()
+
+
+class InboundReply(SQLModel, table=True):
+    """An SMS a patient sent us: STOP/START/HELP or free text kept for operators."""
+
+    __table_args__ = (
+        sa.Index(
+            "ix_inboundreply_alert_due",
+            "alert_due_at",
+            postgresql_where=sa.text("alert_due_at IS NOT NULL"),
+            sqlite_where=sa.text("alert_due_at IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str | None = Field(default=None, foreign_key="clinic.id", max_length=64)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    from_number: str = Field(max_length=32)
+    body: str = Field(max_length=1600)
+    kind: str = Field(max_length=16)
+    provider_id: str | None = Field(default=None, max_length=128, unique=True)
+    alerted_at: datetime | None = _when()
+    received_at: datetime = _created()
+    # A warning-sign alert to the clinic is pending while alert_due_at is set (see alert_outbox).
+    alert_due_at: datetime | None = _when()
+    alert_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    alert_lease_until: datetime | None = _when()
+    alert_error: str | None = Field(default=None, max_length=300)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to which message, and when: every operator action is recorded."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=32)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    detail: str = Field(default="", max_length=1000)
+    at: datetime = _created()
+
+
+# Core tables for set-based statements (claims, batch updates), typed for mypy.
+MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
+PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
+TREATMENTS: sa.Table = Treatment.__table__  # type: ignore[attr-defined]
+CLINICS: sa.Table = Clinic.__table__  # type: ignore[attr-defined]
+RECEIPTS: sa.Table = WebhookReceipt.__table__  # type: ignore[attr-defined]
+REPLIES: sa.Table = InboundReply.__table__  # type: ignore[attr-defined]
