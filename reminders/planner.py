@@ -1,0 +1,202 @@
+"""PURE: turn a treatment, a patient, a clinic policy and a protocol into planned messages."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from reminders.caps import SmsLedger
+from reminders.localtime import at_local, into_window, zone_of
+from reminders.protocol import Protocol, Step
+
+
+class PolicyError(ValueError):
+    """A clinic policy is invalid; the message names the field and the rule."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """What the planner needs of a patient: zone, language and usable channels."""
+
+    timezone: str
+    locale: str = "en"
+    channels: frozenset[str] = frozenset({"sms", "email"})
+
+
+@dataclass(frozen=True)
+class ClinicPolicy:
+    """When a clinic lets us write: a local sending window (start == end: any time) and caps."""
+
+    window_start: time = time(8, 0)
+    window_end: time = time(20, 0)
+    sms_per_day: int = 1
+    sms_per_week: int = 3
+
+    def __post_init__(self) -> None:
+        if self.window_start > self.window_end:
+            raise PolicyError(
+                "window_end",
+                f"the sending window {self.window_start:%H:%M}-{self.window_end:%H:%M} wraps "
+                "past midnight; give a start before the end (equal means any time)",
+            )
+        for field in ("sms_per_day", "sms_per_week"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise PolicyError(field, "must be a whole number >= 0")
+
+    @property
+    def any_time(self) -> bool:
+        """Whether the window is open all day."""
+        return self.window_start == self.window_end
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where this treatment sits in its course of sessions."""
+
+    session_number: int = 1
+    sessions_planned: int = 1
+    next_session_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One step on one channel: when it is due (UTC) or why it is skipped."""
+
+    key: str
+    channel: str
+    due_at: datetime
+    valid_until: datetime | None
+    status: str = "planned"
+    reason: str | None = None
+    protocol_version: str = ""
+    timezone: str = "UTC"
+
+    @property
+    def local_due_at(self) -> datetime:
+        """`due_at` in the patient's zone."""
+        return self.due_at.astimezone(ZoneInfo(self.timezone))
+
+
+def plan(
+    treatment_end: datetime,
+    patient: PatientFacts,
+    protocol: Protocol,
+    policy: ClinicPolicy = ClinicPolicy(),
+    course: Course = Course(),
+    *,
+    other_sms: Iterable[datetime] = (),
+    settled: Collection[tuple[str, str]] = frozenset(),
+    now: datetime | None = None,
+) -> list[PlannedMessage]:
+    """Plan every step that applies to this course, sorted by due time.
+
+    `other_sms`: the patient's SMS times already promised elsewhere (they count against the
+    caps). `settled`: (step, channel) slots already sent or in flight, which take no new cap
+    slot. `now`: steps whose validity has passed by then are planned as skipped.
+    """
+    if treatment_end.tzinfo is None:
+        raise ValueError("treatment_end: must be timezone-aware")
+    zone = zone_of(patient.timezone)
+    ledger = SmsLedger(policy.sms_per_day, policy.sms_per_week, zone, other_sms)
+    timed = sorted(
+        (target_time(step, treatment_end, course, zone), index, step)
+        for index, step in enumerate(protocol.steps)
+        if applies(step, course)
+    )
+    planned: list[PlannedMessage] = []
+    for target, _, step in timed:
+        valid_until = target + timedelta(hours=step.valid_hours)
+        if step.anchor == "next_session" and course.next_session_at is not None:
+            valid_until = min(valid_until, course.next_session_at.astimezone(UTC))
+        due = into_window(max(target, treatment_end).astimezone(zone), policy).astimezone(UTC)
+        for channel in step.channels:
+            item = PlannedMessage(
+                step.key, channel, due, valid_until, "planned", None, protocol.label, zone.key
+            )
+            reason = blocked(step, channel, patient, item, now)
+            if reason is None and channel == "sms" and (step.key, channel) not in settled:
+                slot = free_sms_slot(ledger, due, valid_until, zone, policy)
+                if slot is None:
+                    reason = (
+                        f"SMS caps ({policy.sms_per_day} a day, {policy.sms_per_week} a week) "
+                        "leave no free day before it expires"
+                    )
+                else:
+                    ledger.take(slot)
+                    item = replace(item, due_at=slot)
+            if reason is not None:
+                item = replace(item, status="skipped", reason=reason)
+            planned.append(item)
+    return sorted(planned, key=lambda item: (item.due_at, item.key, item.channel))
+
+
+def blocked(
+    step: Step, channel: str, patient: PatientFacts, item: PlannedMessage, now: datetime | None
+) -> str | None:
+    """Why this step cannot go on this channel at all, or None."""
+    assert item.valid_until is not None
+    if not step.enabled:
+        return "disabled by the clinic's protocol overrides"
+    if channel not in patient.channels:
+        return f"no consent or contact for {channel}"
+    if now is not None and item.valid_until <= now:
+        return "expired before it could be planned"
+    if item.due_at > item.valid_until:
+        return "no time inside the sending window before it expires"
+    return None
+
+
+def free_sms_slot(
+    ledger: SmsLedger, due: datetime, valid_until: datetime, zone: ZoneInfo, policy: ClinicPolicy
+) -> datetime | None:
+    """The first moment from `due`, day by day at the same local time, that the caps allow."""
+    local = due.astimezone(zone)
+    candidate = due
+    for days in range(1, 400):
+        if candidate > valid_until:
+            return None
+        if ledger.fits(candidate):
+            return candidate
+        moved = at_local(local.date() + timedelta(days=days), local.time(), zone)
+        candidate = into_window(moved, policy).astimezone(UTC)
+    return None
+
+
+def applies(step: Step, course: Course) -> bool:
+    """Whether a step's condition holds for this course."""
+    remaining = course.session_number < course.sessions_planned
+    booked = course.next_session_at is not None
+    return {
+        "always": True,
+        "sessions_remaining_unbooked": remaining and not booked,
+        "next_session_booked": booked,
+        "last_session": not remaining,
+    }[step.when]
+
+
+def inapplicable_reason(step: Step) -> str:
+    """Why a step whose condition does not hold is not (or no longer) planned."""
+    return {
+        "sessions_remaining_unbooked": "next session booked or no sessions remain",
+        "next_session_booked": "no next session booked",
+        "last_session": "not the last session of the course",
+    }.get(step.when, "step no longer applies")
+
+
+def target_time(step: Step, treatment_end: datetime, course: Course, zone: ZoneInfo) -> datetime:
+    """The moment a step asks for, before the window and caps apply (UTC)."""
+    anchor = treatment_end
+    if step.anchor == "next_session":
+        assert course.next_session_at is not None
+        anchor = course.next_session_at
+    if step.at is None:
+        return (anchor + timedelta(days=step.days, hours=step.hours)).astimezone(UTC)
+    local_day = anchor.astimezone(zone).date() + timedelta(days=step.days)
+    return at_local(local_day, step.at, zone).astimezone(UTC)

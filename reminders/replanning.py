@@ -1,0 +1,206 @@
+"""Re-plan a patient's treatments as a diff against their outbox rows, in the caller's session."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment
+from reminders.overrides import apply_overrides
+from reminders.plandiff import (
+    DEFAULT_CANCEL_REASON,
+    RowChange,
+    diff_plan,
+    live_sms_time,
+    planned_values,
+    replannable,
+)
+from reminders.planner import (
+    ClinicPolicy,
+    Course,
+    PatientFacts,
+    PlannedMessage,
+    applies,
+    inapplicable_reason,
+    plan,
+)
+from reminders.protocol import Protocol
+
+
+def facts_of(patient: Patient) -> PatientFacts:
+    """The channels a patient can be written to now: consent, contact and no opt-out."""
+    channels = set()
+    if patient.consent_sms and patient.phone and patient.sms_opted_out_at is None:
+        channels.add("sms")
+    if patient.consent_email and patient.email and patient.email_opted_out_at is None:
+        channels.add("email")
+    return PatientFacts(
+        timezone=patient.timezone, locale=patient.locale, channels=frozenset(channels)
+    )
+
+
+def policy_of(clinic: Clinic) -> ClinicPolicy:
+    """A clinic's sending window and caps."""
+    return ClinicPolicy(
+        window_start=clinic.window_start,
+        window_end=clinic.window_end,
+        sms_per_day=clinic.sms_per_day,
+        sms_per_week=clinic.sms_per_week,
+    )
+
+
+def course_of(treatment: Treatment) -> Course:
+    """Where a treatment sits in its course."""
+    return Course(
+        session_number=treatment.session_number,
+        sessions_planned=treatment.sessions_planned,
+        next_session_at=treatment.next_session_at,
+    )
+
+
+def fresh_plan(
+    treatment: Treatment,
+    patient: Patient,
+    clinic: Clinic,
+    protocol: Protocol,
+    now: datetime | None = None,
+    other_sms: Iterable[datetime] = (),
+    settled: Collection[tuple[str, str]] = frozenset(),
+) -> list[PlannedMessage]:
+    """What the plan would be if made from scratch now (empty for a cancelled treatment)."""
+    if treatment.cancelled_at is not None:
+        return []
+    return plan(
+        treatment.ended_at,
+        facts_of(patient),
+        protocol,
+        policy_of(clinic),
+        course_of(treatment),
+        other_sms=other_sms,
+        settled=settled,
+        now=now,
+    )
+
+
+def replan(
+    session: Session,
+    treatment: Treatment,
+    patient: Patient,
+    clinic: Clinic,
+    protocol: Protocol,
+    now: datetime,
+    cancel_reason: str = DEFAULT_CANCEL_REASON,
+) -> list[RowChange]:
+    """Bring a treatment's rows in line with a fresh plan; return what changed.
+
+    The SMS caps are per patient, so the patient's other treatments are re-planned too, oldest
+    first, each fitting around the ones before it and around every text already sent.
+    """
+    return replan_patient(session, patient, clinic, protocol, now, {treatment.id: cancel_reason})
+
+
+def replan_patient(
+    session: Session,
+    patient: Patient,
+    clinic: Clinic,
+    protocol: Protocol,
+    now: datetime,
+    cancel_reasons: Mapping[int | None, str] | None = None,
+) -> list[RowChange]:
+    """Re-plan every treatment of a patient (after a zone, consent, contact or opt-out change).
+
+    `protocol` is the clinic's base protocol; its overrides are applied here, once.
+    """
+    protocol = apply_overrides(
+        protocol, clinic.protocol_overrides, f"clinic {clinic.id!r} protocol_overrides"
+    )
+    treatments: list[Treatment] = []
+    rows: dict[int | None, list[Message]] = {}
+    # The treatments and their rows in one round trip: this runs on every clinic event.
+    for treatment, message in session.exec(
+        select(Treatment, Message)
+        .outerjoin(Message, col(Message.treatment_id) == Treatment.id)
+        .where(Treatment.patient_id == patient.id)
+        .order_by(col(Treatment.ended_at), col(Treatment.id))
+    ):
+        if treatment.id not in rows:
+            treatments.append(treatment)
+            rows[treatment.id] = []
+        if message is not None:
+            rows[treatment.id].append(message)
+    changes: list[RowChange] = []
+    for position, current in enumerate(treatments):
+        earlier = {t.id for t in treatments[:position]}
+        other_sms = [
+            when
+            for treatment_id, group in rows.items()
+            for row in group
+            if treatment_id in earlier or not replannable(row)
+            if (when := live_sms_time(row)) is not None
+        ]
+        reason = (cancel_reasons or {}).get(current.id, DEFAULT_CANCEL_REASON)
+        existing = rows.get(current.id, [])
+        changes += replan_one(
+            session, current, patient, clinic, protocol, now, reason, other_sms, existing
+        )
+        if position < len(treatments) - 1:  # later treatments fit around this one's new rows
+            rows[current.id] = list(
+                session.exec(select(Message).where(Message.treatment_id == current.id))
+            )
+    return changes
+
+
+def replan_one(
+    session: Session,
+    treatment: Treatment,
+    patient: Patient,
+    clinic: Clinic,
+    protocol: Protocol,
+    now: datetime,
+    cancel_reason: str,
+    other_sms: Sequence[datetime],
+    existing: Sequence[Message],
+) -> list[RowChange]:
+    """Apply the diff between one treatment's rows (`existing`) and its fresh plan."""
+    settled = {(row.step_key, row.channel) for row in existing if not replannable(row)}
+    fresh = fresh_plan(treatment, patient, clinic, protocol, now, other_sms, settled)
+    reasons: dict[str, str] = {}
+    if treatment.cancelled_at is not None:
+        cancel_reason = "treatment cancelled"
+    else:
+        course = course_of(treatment)
+        reasons = {s.key: inapplicable_reason(s) for s in protocol.steps if not applies(s, course)}
+    changes = diff_plan(existing, fresh, cancel_reason, reasons)
+    by_id = {row.id: row for row in existing}
+    new_rows = []
+    for change in changes:
+        if change.action == "insert" and change.planned is not None:
+            assert treatment.id is not None and patient.id is not None
+            new_rows.append(
+                dict(
+                    idempotency_key=f"{treatment.id}:{change.planned.key}:{change.planned.channel}",
+                    clinic_id=treatment.clinic_id,
+                    patient_id=patient.id,
+                    treatment_id=treatment.id,
+                    step_key=change.planned.key,
+                    channel=change.planned.channel,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                    **planned_values(change.planned),
+                )
+            )
+        else:
+            row = by_id[change.message_id]
+            for name, value in change.values:
+                setattr(row, name, value)
+            row.updated_at = now
+            session.add(row)
+    session.flush()
+    if new_rows:
+        # One executemany (a pipeline on psycopg): building ORM objects costs more than the SQL.
+        session.execute(insert(MESSAGES), new_rows)
+    return changes
