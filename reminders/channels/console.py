@@ -1,0 +1,57 @@
+"""Console channel: prints a readable SMS or email, and optionally appends it as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from reminders.channels.base import Outgoing
+from reminders.masking import mask_address
+
+
+class ConsoleChannel:
+    """Stands in for Twilio or SMTP when no credentials are set, so `make up` just works."""
+
+    def __init__(self, name: str, stream: TextIO | None = None, record: Path | None = None) -> None:
+        self.name = name
+        self._stream = stream or sys.stdout
+        self._record = record
+        self._lock = threading.Lock()
+
+    def send(self, outgoing: Outgoing) -> str:
+        """Print the message and return a console provider id derived from its key."""
+        with self._lock:
+            self._stream.write(self.format(outgoing))
+            self._stream.flush()
+            if self._record is not None:
+                self._record.parent.mkdir(parents=True, exist_ok=True)
+                with self._record.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record_of(outgoing)) + "\n")
+        return f"console-{outgoing.message_id}"
+
+    def format(self, outgoing: Outgoing) -> str:
+        """A boxed, human-readable rendering of the message."""
+        to = mask_address(outgoing.to)
+        header = f"── {outgoing.channel.upper()} to {to} · message {outgoing.message_id} "
+        lines = [header.ljust(72, "─")]
+        if outgoing.subject:
+            lines.append(f"Subject: {outgoing.subject}")
+            lines.append("")
+        lines.extend(outgoing.text.rstrip().splitlines())
+        lines.append("─" * 72)
+        return "\n".join(lines) + "\n"
+
+
+def record_of(outgoing: Outgoing) -> dict[str, object]:
+    """The JSON-lines record of one console send."""
+    return {
+        "message_id": outgoing.message_id,
+        "idempotency_key": outgoing.idempotency_key,
+        "channel": outgoing.channel,
+        "to": outgoing.to,
+        "subject": outgoing.subject,
+        "text": outgoing.text,
+    }

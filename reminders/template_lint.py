@@ -1,0 +1,168 @@
+"""`reminders templates lint`: render every template with sample data and check the rules."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from jinja2 import TemplateError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from reminders.composition import context_for
+from reminders.models import Clinic, Patient, Treatment
+from reminders.rendering import TEMPLATE_DIR, Renderer, sms_size
+from reminders.sms_rules import sms_problems, subject_problems
+
+PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
+# The shared contract: every protocol step has an SMS and an email template in every language.
+STEP_KEYS = (
+    "first_night", "day_1", "day_3", "day_7", "day_14", "book_next_session",
+    "book_next_session_again", "session_week_before", "session_day_before", "results_check_in",
+)  # fmt: skip
+EMAIL_PARTS = ("subject.txt", "txt", "html")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Realistic values to render with; a clinic lints with its own."""
+
+    first_name: str = "Guadalupe"
+    clinic_name: str = "Riverside Dermatology Studio"
+    clinic_phone: str = "+1 415 555 0134"
+    booking_url: str = "https://book.riverside-derm.example/r/7Kq2"
+    clinic_address: str = "1200 Valencia St, San Francisco"
+
+
+@dataclass
+class Row:
+    """One line of the report: a template in a language on a channel, and what is wrong."""
+
+    step: str
+    lang: str
+    channel: str
+    encoding: str = ""
+    size: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def step_keys() -> list[str]:
+    """The contract's keys plus any step of the shipped protocols."""
+    keys = list(STEP_KEYS)
+    for path in sorted(PROTOCOL_DIR.glob("*.toml")):
+        steps = tomllib.loads(path.read_text()).get("steps", [])
+        # Steps may be a list of tables with a `key`, or a table keyed by step.
+        names = list(steps) if isinstance(steps, dict) else [s.get("key") for s in steps]
+        keys += [name for name in names if isinstance(name, str) and name not in keys]
+    return keys
+
+
+def sample_context(sample: Sample, lang: str, first_sms: bool) -> dict[str, Any]:
+    """The context a real patient of a real clinic would get, built by composition."""
+    now = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)
+    clinic = Clinic(id="lint", name=sample.clinic_name, phone=sample.clinic_phone,
+                    booking_url=sample.booking_url, address=sample.clinic_address)  # fmt: skip
+    patient = Patient(id=12345, clinic_id="lint", external_id="p", first_name=sample.first_name,
+                      timezone="America/Los_Angeles", locale=lang)  # fmt: skip
+    treatment = Treatment(clinic_id="lint", patient_id=12345, external_id="t", ended_at=now,
+                          next_session_at=now + timedelta(days=28))  # fmt: skip
+    return context_for(
+        patient, clinic, treatment, "https://reminders.example.org", first_sms, b"sample"
+    )
+
+
+def lint(directory: Path, sample: Sample) -> list[Row]:
+    """Every template of every language in `directory`, checked; rows with problems fail."""
+    renderer = Renderer(directory)
+    languages = renderer.languages()
+    if not languages:
+        return [Row("-", "-", "-", problems=[f"no templates under {directory}"])]
+    found = {p.name.split(".")[0] for p in directory.glob("*/*/*.*")}
+    keys = step_keys() + sorted(k for k in found - set(step_keys()) if not k.startswith("_"))
+    rows = []
+    for key in keys:
+        for lang in languages:
+            rows.append(lint_sms(renderer, directory, key, lang, sample))
+            rows.append(lint_email(renderer, directory, key, lang, sample))
+    return rows
+
+
+def lint_sms(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:
+    row = Row(key, lang, "sms")
+    if not (directory / "sms" / lang / f"{key}.txt").is_file():
+        row.problems.append(f"missing sms/{lang}/{key}.txt")
+        return row
+    try:
+        for first_sms in (True, False):
+            text = renderer.sms(key, lang, sample_context(sample, lang, first_sms))
+            for problem in sms_problems(text, lang, sample.clinic_name, first_sms):
+                if problem not in row.problems:
+                    row.problems.append(problem)
+            if first_sms:
+                size = sms_size(text)
+                row.encoding, row.size = size.encoding, f"{size.segments} ({size.units} units)"
+    except TemplateError as exc:
+        row.problems.append(f"does not render: {type(exc).__name__}: {exc}")
+    return row
+
+
+def lint_email(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:
+    row = Row(key, lang, "email", encoding="UTF-8")
+    missing = [p for p in EMAIL_PARTS if not (directory / "email" / lang / f"{key}.{p}").is_file()]
+    if missing:
+        row.problems.append(f"missing email/{lang}/{key}.{{{','.join(missing)}}}")
+        return row
+    context = sample_context(sample, lang, first_sms=False)
+    try:
+        email = renderer.email(key, lang, context)
+    except TemplateError as exc:
+        row.problems.append(f"does not render: {type(exc).__name__}: {exc}")
+        return row
+    row.size = f"{len(email.text)} chars"
+    row.problems += subject_problems(email.subject)
+    if sample.clinic_name not in email.text:
+        row.problems.append("the clinic's name is missing from the text part")
+    for part, body in (("text", email.text), ("HTML", email.html)):
+        if context["unsubscribe_url"] not in body:
+            row.problems.append(f"no unsubscribe link in the {part} part")
+    return row
+
+
+templates_app = typer.Typer(help="Message templates.", no_args_is_help=True)
+
+
+@templates_app.command("lint")
+def lint_command(
+    templates: Annotated[Path, typer.Option(help="Templates directory to check.")] = TEMPLATE_DIR,
+    clinic_name: Annotated[str, typer.Option(help="Render with this clinic name.")] = "",
+    clinic_phone: Annotated[str, typer.Option(help="Render with this phone.")] = "",
+    booking_url: Annotated[str, typer.Option(help="Render with this booking link.")] = "",
+    first_name: Annotated[str, typer.Option(help="Render with this first name.")] = "",
+) -> None:
+    """Render every template with sample data; exit 1 on any rule broken."""
+    base = Sample()
+    sample = Sample(
+        first_name=first_name or base.first_name,
+        clinic_name=clinic_name or base.clinic_name,
+        clinic_phone=clinic_phone or base.clinic_phone,
+        booking_url=booking_url or base.booking_url,
+    )
+    rows = lint(templates, sample)
+    table = Table(title=f"templates in {templates}")
+    for column in ("step", "language", "channel", "encoding", "segments / length", "result"):
+        table.add_column(column)
+    for row in rows:
+        result = f"[red]{escape('; '.join(row.problems))}[/red]" if row.problems else "[green]ok"
+        table.add_row(row.step, row.lang, row.channel, row.encoding, row.size, result)
+    console = Console(width=200)
+    console.print(table)
+    failed = sum(1 for row in rows if row.problems)
+    if failed:
+        console.print(f"[red]{failed} of {len(rows)} templates break a rule[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(rows)} templates pass[/green]")
