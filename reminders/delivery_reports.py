@@ -1,0 +1,85 @@
+"""Apply Twilio status callbacks to outbox rows, only ever forwards."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from reminders import lifecycle as lc
+from reminders.models import MESSAGES
+
+log = logging.getLogger(__name__)
+
+# Twilio's MessageStatus -> ours. Queued/accepted/sending say nothing a sent row does not.
+TWILIO_STATUS = {
+    "sent": lc.SENT,
+    "delivered": lc.DELIVERED,
+    "read": lc.DELIVERED,
+    "undelivered": lc.FAILED,
+    "failed": lc.FAILED,
+}
+# Where each of our statuses stands; a report applies only to a row ranked strictly lower.
+# `unknown` (a send whose outcome we never heard) and in-flight rows are resolved by reports.
+RANK = {lc.CLAIMED: 0, lc.SENDING: 0, lc.UNKNOWN: 0, lc.SENT: 1, lc.DELIVERED: 2, lc.FAILED: 2}
+
+
+@dataclass(frozen=True)
+class Report:
+    """One status callback."""
+
+    message_id: int
+    provider_id: str
+    status: str
+    error_code: str | None = None
+
+
+def sources_for(target: str) -> list[str]:
+    """The statuses a row may be in for `target` to be a step forward."""
+    return [status for status, rank in RANK.items() if rank < RANK[target]]
+
+
+def apply_report(engine: Engine, report: Report, now: datetime) -> str:
+    """Move the row forward if the report is news; returns what happened, for the log."""
+    target = TWILIO_STATUS.get(report.status)
+    if target is None:
+        return "ignored: an intermediate status"
+    values: dict[str, object] = {"status": target, "updated_at": now}
+    if target == lc.DELIVERED:
+        values["delivered_at"] = now
+    if target == lc.FAILED:
+        values["provider_code"] = report.error_code
+        values["last_error"] = f"twilio reported {report.status} (error {report.error_code})"
+        values["next_attempt_at"] = None
+    if target in (lc.SENT, lc.DELIVERED):
+        values["sent_at"] = sa.func.coalesce(MESSAGES.c.sent_at, now)
+    values["provider_id"] = sa.func.coalesce(MESSAGES.c.provider_id, report.provider_id or None)
+    values["lease_owner"], values["lease_expires_at"] = None, None
+    # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
+    statement = (
+        sa.update(MESSAGES)
+        .where(MESSAGES.c.id == report.message_id)
+        .where(MESSAGES.c.status.in_(sources_for(target)))
+        .where(
+            sa.or_(
+                MESSAGES.c.provider_id.is_(None),
+                MESSAGES.c.provider_id == report.provider_id,
+                sa.literal(report.provider_id) == "",
+            )
+        )
+        .values(**values)
+    )
+    with engine.begin() as connection:
+        changed = connection.execute(statement).rowcount
+        if changed:
+            return f"moved to {target}"
+        exists = connection.execute(
+            sa.select(MESSAGES.c.status).where(MESSAGES.c.id == report.message_id)
+        ).first()
+    if exists is None:
+        log.warning("status callback for unknown message id %s", report.message_id)
+        return "unknown message"
+    return f"ignored: {exists.status} is not behind {target}"

@@ -1,0 +1,187 @@
+"""The outbox table's set-based operations: claim due rows atomically, record outcomes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+from sqlmodel import select as select_models
+
+from reminders import lifecycle as lc
+from reminders.db import session_scope
+from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment
+from reminders.sendcheck import Reachable, consent_problem
+
+log = logging.getLogger(__name__)
+M = MESSAGES.c
+P = PATIENTS.c
+Clock = Callable[[], datetime]
+
+
+def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: timedelta) -> list[int]:
+    """Atomically move up to `limit` due rows from pending to claimed; return their ids."""
+    due = (
+        select(M.id)
+        .where(M.status == lc.PENDING, M.next_attempt_at <= now)
+        .order_by(M.next_attempt_at)
+        .limit(limit)
+        # PostgreSQL: concurrent claimers skip each other's rows. SQLite drops FOR UPDATE,
+        # and relies on the status compare-and-set below inside its single-writer lock.
+        .with_for_update(skip_locked=True)
+        # Materialized, so PostgreSQL runs it once: inlined as `IN (subquery)` it may be
+        # re-evaluated per row and claim more than `limit`.
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    claim = (
+        update(MESSAGES)
+        .where(M.id == due.c.id, M.status == lc.PENDING)
+        .values(status=lc.CLAIMED, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .returning(M.id)
+    )
+    with session_scope(engine) as session:
+        return sorted(session.execute(claim).scalars().all())
+
+
+def release_claims(engine: Engine, ids: Sequence[int], now: datetime) -> None:
+    """Give claimed rows back (e.g. the broker refused the task), without counting an attempt."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(MESSAGES)
+            .where(M.id.in_(ids), M.status == lc.CLAIMED)
+            .values(status=lc.PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
+        )
+
+
+def start_sending(
+    session: Session, ids: Sequence[int], owner: str, now: datetime, lease: timedelta
+) -> list[int]:
+    """Move claimed rows to sending (one attempt each); return the ids this worker now owns."""
+    stmt = (
+        update(MESSAGES)
+        .where(M.id.in_(ids), M.status == lc.CLAIMED)
+        .values(
+            status=lc.SENDING,
+            attempts=M.attempts + 1,
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            updated_at=now,
+        )
+        .returning(M.id)
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+def load_rows(
+    session: Session, ids: Sequence[int]
+) -> list[tuple[Message, Patient, Clinic, Treatment]]:
+    """The rows with their patient, clinic and treatment, in one query."""
+    stmt = (
+        select_models(Message, Patient, Clinic, Treatment)
+        .join(Patient, col(Patient.id) == col(Message.patient_id))
+        .join(Clinic, col(Clinic.id) == col(Message.clinic_id))
+        .join(Treatment, col(Treatment.id) == col(Message.treatment_id))
+        .where(col(Message.id).in_(ids))
+        .order_by(col(Message.id))
+    )
+    return [tuple(row) for row in session.execute(stmt).all()]
+
+
+def sms_history(session: Session, patient_ids: set[int]) -> dict[int, list[datetime]]:
+    """When each of these patients was sent an SMS (or may have been: unknown rows)."""
+    if not patient_ids:
+        return {}
+    stmt = select(M.patient_id, func.coalesce(M.sent_at, M.updated_at)).where(
+        M.patient_id.in_(patient_ids),
+        M.channel == "sms",
+        M.status.in_((lc.SENT, lc.DELIVERED, lc.UNKNOWN)),
+    )
+    history: dict[int, list[datetime]] = {}
+    for patient_id, when in session.execute(stmt):
+        history.setdefault(patient_id, []).append(as_utc(when))
+    return history
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Core queries on SQLite hand back naive UTC; make it aware."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """The result of one send attempt, as the row should record it."""
+
+    message_id: int
+    status: str
+    attempts: int
+    reason: str | None = None
+    next_attempt_at: datetime | None = None
+    provider_id: str | None = None
+    provider_code: str | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    opt_out: bool = False
+
+
+def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetime) -> int:
+    """Write many outcomes in one transaction, each only while its row is still `sending`."""
+    if not outcomes:
+        return 0
+    stmt = (
+        update(MESSAGES)
+        .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            reason=bindparam("b_reason"),
+            next_attempt_at=bindparam("b_next"),
+            provider_id=bindparam("b_provider_id"),
+            provider_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            sent_at=bindparam("b_sent_at"),
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    params = [
+        {
+            "b_id": o.message_id,
+            "b_status": o.status,
+            "b_attempts": o.attempts,
+            "b_reason": o.reason,
+            "b_next": o.next_attempt_at,
+            "b_provider_id": o.provider_id,
+            "b_code": o.provider_code,
+            "b_error": (o.last_error or None) and o.last_error[:1000],
+            "b_sent_at": o.sent_at,
+        }
+        for o in outcomes
+    ]
+    with engine.begin() as connection:
+        result = connection.execute(stmt, params)
+    return int(result.rowcount or 0)
+
+
+def consent_withdrawn(
+    session: Session, patient_ids: Sequence[int | None], lock: bool = False
+) -> dict[int, set[str]]:
+    """Per patient, the channels they may no longer be written to, read fresh."""
+    ids = sorted({pid for pid in patient_ids if pid is not None})
+    if not ids:
+        return {}
+    columns = [P.id, P.phone, P.email, P.consent_sms, P.consent_email]
+    stmt = select(*columns, P.sms_opted_out_at, P.email_opted_out_at).where(P.id.in_(ids))
+    if lock:
+        stmt = stmt.with_for_update(read=True)
+    # Plain rows, not ORM objects: this runs before every chunk of sends.
+    return {
+        row.id: {ch for ch in ("sms", "email") if consent_problem(ch, cast(Reachable, row))}
+        for row in session.execute(stmt)
+    }

@@ -1,0 +1,172 @@
+"""Recover lost work: expired leases go back to pending or to unknown; unknowns are reconciled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from reminders import lifecycle as lc
+from reminders.channels.base import SendError
+from reminders.models import MESSAGES, PATIENTS
+
+log = logging.getLogger(__name__)
+M = MESSAGES.c
+FOUND, NOT_FOUND, CANNOT_TELL = "found", "not_found", "cannot_tell"
+
+
+@dataclass(frozen=True)
+class SentQuery:
+    """What we know of a send whose fate is unknown: to whom, which row, and when."""
+
+    message_id: int
+    channel: str
+    to: str
+    since: datetime
+    until: datetime
+    known_provider_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The provider's answer: it has the message (with its id), never got it, or cannot tell."""
+
+    verdict: str
+    provider_id: str | None = None
+
+
+class Finder(Protocol):
+    """A channel's way to ask its provider whether a message reached it."""
+
+    def find(self, query: SentQuery) -> Finding:
+        """Look the message up at the provider."""
+        ...
+
+
+def sweep_expired_leases(engine: Engine, now: datetime) -> tuple[int, int]:
+    """Claims nobody started go back to pending; sends nobody finished become unknown."""
+    with engine.begin() as connection:
+        returned = connection.execute(
+            update(MESSAGES)
+            .where(M.status == lc.CLAIMED, M.lease_expires_at < now)
+            .values(status=lc.PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
+        ).rowcount
+        # The lease expiry stays on the row: it bounds when the lost send was attempted.
+        lost = connection.execute(
+            update(MESSAGES)
+            .where(M.status == lc.SENDING, M.lease_expires_at < now)
+            .values(
+                status=lc.UNKNOWN,
+                updated_at=now,
+                reason="the sender stopped mid-send; reconciling with the provider",
+            )
+        ).rowcount
+    if returned or lost:
+        log.warning("leases expired: %d back to pending, %d to unknown", returned, lost)
+    return int(returned or 0), int(lost or 0)
+
+
+def reconcile_unknown(
+    engine: Engine,
+    finders: Mapping[str, Finder],
+    now: datetime,
+    grace: timedelta,
+    lease: timedelta,
+    limit: int = 200,
+) -> dict[str, int]:
+    """Ask each provider about unknown rows older than `grace` (callbacks get the first say)."""
+    counts = {FOUND: 0, NOT_FOUND: 0, CANNOT_TELL: 0}
+    stmt = (
+        select(
+            M.id,
+            M.channel,
+            M.patient_id,
+            M.lease_expires_at,
+            M.updated_at,
+            PATIENTS.c.phone,
+            PATIENTS.c.email,
+        )
+        .join(PATIENTS, PATIENTS.c.id == M.patient_id)
+        .where(M.status == lc.UNKNOWN, M.updated_at <= now - grace)
+        .order_by(M.updated_at)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(stmt).all()
+    for row in rows:
+        finder = finders.get(row.channel)
+        if finder is None:
+            counts[CANNOT_TELL] += 1
+            continue
+        started = (row.lease_expires_at or row.updated_at) - lease
+        query = SentQuery(
+            row.id,
+            row.channel,
+            (row.phone if row.channel == "sms" else row.email) or "",
+            since=started - timedelta(minutes=5),
+            until=now,
+            known_provider_ids=known_provider_ids(engine, row.patient_id, row.channel),
+        )
+        finding = finder.find(query)
+        counts[finding.verdict] += 1
+        settle(engine, row.id, finding, now)
+    return counts
+
+
+def known_provider_ids(engine: Engine, patient_id: int, channel: str) -> frozenset[str]:
+    """Provider ids already recorded on this patient's rows for this channel."""
+    stmt = select(M.provider_id).where(
+        M.patient_id == patient_id, M.channel == channel, M.provider_id.is_not(None)
+    )
+    with engine.connect() as connection:
+        return frozenset(connection.execute(stmt).scalars())
+
+
+class LookupFinder:
+    """Reconciles through a channel's `lookup(to, since, until, exclude=...)` (Twilio's)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+
+    def find(self, query: SentQuery) -> Finding:
+        """FOUND with the provider's id, NOT_FOUND, or CANNOT_TELL when it cannot be asked."""
+        try:
+            found = self.channel.lookup(
+                query.to, query.since, query.until, exclude=query.known_provider_ids
+            )
+        except SendError as error:
+            log.warning("reconcile of message %s postponed: %s", query.message_id, error)
+            return Finding(CANNOT_TELL)
+        if found is None:
+            return Finding(NOT_FOUND)
+        return Finding(FOUND, found.sid)
+
+
+def settle(engine: Engine, message_id: int, finding: Finding, now: datetime) -> None:
+    """Apply a provider's answer to an unknown row; never a blind resend."""
+    if finding.verdict == FOUND:
+        values: dict[str, object] = dict(
+            status=lc.SENT,
+            provider_id=finding.provider_id,
+            sent_at=now,
+            reason="reconciled: the provider has it",
+        )
+    elif finding.verdict == NOT_FOUND:
+        values = dict(
+            status=lc.PENDING,
+            next_attempt_at=now,
+            reason="reconciled: the provider never received it",
+        )
+    else:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            update(MESSAGES)
+            .where(M.id == message_id, M.status == lc.UNKNOWN)
+            .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
+        )

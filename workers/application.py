@@ -1,0 +1,78 @@
+"""The Celery app: JSON only, UTC, late acks, prefetch 1, no results, short time limits."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from reminders.config import Settings, load_settings
+from reminders.redis_link import celery_broker_url, resolve_redis_url
+
+# The broker redelivers an unacked task after the visibility timeout; every time limit
+# stays far below it so a slow task is never handed to a second worker while still running.
+VISIBILITY_TIMEOUT_SECONDS = 3600
+# A delivery stops starting sends after min(60 s, lease / 2); the limits back that up.
+TASK_TIME_LIMIT_SECONDS = 100
+TASK_SOFT_TIME_LIMIT_SECONDS = 90
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Create the Celery app for these settings."""
+    redis_url = resolve_redis_url(settings.redis_url, settings.var_dir)
+    celery = Celery("reminders", broker=celery_broker_url(redis_url), include=["workers.tasks"])
+    interval = settings.dispatch_interval_seconds
+    celery.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        enable_utc=True,
+        timezone="UTC",
+        task_acks_late=True,
+        # The database lease recovers lost work, so a message that kills its worker is not
+        # requeued forever by the broker.
+        task_reject_on_worker_lost=False,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_time_limit=TASK_TIME_LIMIT_SECONDS,
+        task_soft_time_limit=TASK_SOFT_TIME_LIMIT_SECONDS,
+        task_default_queue="reminders",
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            "global_keyprefix": settings.redis_key_prefix,
+        },
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # On SIGTERM, give running batches time to finish and record before exiting.
+        worker_soft_shutdown_timeout=30.0,
+        worker_hijack_root_logger=False,
+        beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
+        beat_schedule={
+            "dispatch-due": {
+                "task": "reminders.dispatch_due",
+                "schedule": interval,
+                # A tick nobody ran in time is dropped: the next tick claims the same rows.
+                "options": {"expires": max(interval * 2, 1.0)},
+            },
+            "sweep-leases": {
+                "task": "reminders.sweep_leases",
+                "schedule": settings.sweep_interval_seconds,
+                "options": {"expires": settings.sweep_interval_seconds * 2},
+            },
+            "send-alerts": {
+                "task": "reminders.send_alerts",
+                "schedule": settings.sweep_interval_seconds,
+                "options": {"expires": settings.sweep_interval_seconds * 2},
+            },
+            "reconcile-unknown": {
+                "task": "reminders.reconcile_unknown",
+                "schedule": settings.reconcile_interval_seconds,
+                "options": {"expires": settings.reconcile_interval_seconds * 2},
+            },
+        },
+    )
+    return celery
+
+
+settings = load_settings()
+settings.var_dir.mkdir(parents=True, exist_ok=True)
+app = make_celery(settings)

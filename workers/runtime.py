@@ -1,0 +1,94 @@
+"""What a worker process needs, built once per process from settings."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+from sqlalchemy.engine import Engine
+
+from reminders.channels.registry import build_channels
+from reminders.config import Settings, load_settings
+from reminders.db import make_engine, require_migrated
+from reminders.delivery import Deliverer, RetryPolicy
+from reminders.metrics import Recorder
+from reminders.optout import opt_out_patient
+from reminders.ratelimit import RedisRateLimiter
+from reminders.recovery import Finder, LookupFinder
+from reminders.redis_link import resolve_redis_url
+from reminders.rendering import Renderer
+from reminders.unsubscribe import link_key
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Settings, engine, deliverer and provider finders for this worker process."""
+
+    settings: Settings
+    engine: Engine
+    deliverer: Deliverer
+    finders: Mapping[str, Finder]
+    recorder: Recorder
+
+    @property
+    def owner(self) -> str:
+        """A lease owner name unique to this process."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@functools.cache
+def runtime() -> Runtime:
+    """Build the runtime lazily, after the worker has forked."""
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    require_migrated(engine)
+    # Short timeouts: a Redis hiccup must not stall a send (metrics are dropped, and the rate
+    # limiter's error fails the batch back to the lease, which recovers it).
+    redis_client = redis.Redis.from_url(
+        resolve_redis_url(settings.redis_url, settings.var_dir),
+        socket_timeout=2,
+        socket_connect_timeout=2,
+    )
+    recorder = Recorder(redis_client, settings.redis_key_prefix)
+    channels = build_channels(settings)
+    deliverer = Deliverer(
+        engine=engine,
+        channels=channels,
+        renderer=Renderer(),
+        public_url=settings.public_url,
+        clock=utc_now,
+        retry=RetryPolicy(
+            settings.max_attempts, settings.retry_base_seconds, settings.retry_cap_seconds
+        ),
+        lease=timedelta(seconds=settings.lease_seconds),
+        limiter=RedisRateLimiter(
+            redis_client, settings.sends_per_second, settings.redis_key_prefix
+        ),
+        senders=senders_of(settings),
+        concurrency=settings.send_concurrency,
+        recorder=recorder,
+        link_key=link_key(settings),
+        on_unsubscribed=lambda patient_id: opt_out_patient(engine, patient_id, utc_now()),
+    )
+    finders: dict[str, Finder] = {
+        name: LookupFinder(channel)
+        for name, channel in channels.items()
+        if hasattr(channel, "lookup")
+    }
+    return Runtime(settings, engine, deliverer, finders, recorder)
+
+
+def senders_of(settings: Settings) -> dict[str, str]:
+    """The rate-limit key per channel: the Twilio sender, or the channel name."""
+    sms = settings.twilio_messaging_service_sid or settings.twilio_from or "console-sms"
+    return {"sms": sms, "email": "email"}

@@ -1,0 +1,83 @@
+"""Celery tasks: thin wrappers over the outbox. Only ids travel through the broker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from kombu.exceptions import OperationalError
+
+from reminders.alert_outbox import AlertPolicy, deliver_due_alerts
+from reminders.dispatcher import EnqueueError
+from reminders.dispatcher import dispatch_due as dispatch
+from reminders.recovery import reconcile_unknown as reconcile
+from reminders.recovery import sweep_expired_leases
+from workers.application import app
+from workers.runtime import runtime, utc_now
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name="reminders.dispatch_due")
+def dispatch_due() -> int:
+    """Claim what is due now, in batches, and enqueue a send task per batch."""
+    rt = runtime()
+    return dispatch(
+        rt.engine,
+        enqueue_send,
+        utc_now,
+        rt.owner,
+        rt.settings.dispatch_batch_size,
+        timedelta(seconds=rt.settings.lease_seconds),
+        observe_claim=rt.recorder.observe_claim,
+    )
+
+
+def enqueue_send(ids: Sequence[int]) -> None:
+    """Put one send task for these ids on the broker."""
+    try:
+        send_message.delay(list(ids))
+    except (OperationalError, OSError) as exc:
+        raise EnqueueError(f"broker unavailable: {exc}") from exc
+
+
+@app.task(name="reminders.send_message")
+def send_message(message_ids: list[int]) -> dict[str, int]:
+    """Send the given claimed outbox rows (one, or a batch) and record each outcome."""
+    rt = runtime()
+    report = rt.deliverer.deliver(message_ids, owner=rt.owner)
+    return report.counts
+
+
+@app.task(name="reminders.sweep_leases")
+def sweep_leases() -> list[int]:
+    """Return abandoned claims to pending; mark abandoned sends unknown."""
+    returned, lost = sweep_expired_leases(runtime().engine, utc_now())
+    return [returned, lost]
+
+
+@app.task(name="reminders.reconcile_unknown")
+def reconcile_unknown() -> dict[str, int]:
+    """Resolve unknown rows by asking the provider; never a blind resend."""
+    rt = runtime()
+    return reconcile(
+        rt.engine,
+        rt.finders,
+        utc_now(),
+        grace=timedelta(seconds=rt.settings.reconcile_grace_seconds),
+        lease=timedelta(seconds=rt.settings.lease_seconds),
+    )
+
+
+@app.task(name="reminders.send_alerts")
+def send_alerts() -> dict[str, int]:
+    """Email the warning-sign alerts that are due: failed earlier, or abandoned by a crash."""
+    rt = runtime()
+    channel = rt.deliverer.channels.get("email")
+    return deliver_due_alerts(rt.engine, channel, utc_now, AlertPolicy.from_settings(rt.settings))
+
+
+@app.task(name="reminders.noop")
+def noop(message_id: int) -> None:
+    """Do nothing: bench/dispatch.py measures the one-task-per-message ceiling with it."""
