@@ -1,0 +1,1 @@
+"""The HTTP API: clinic and Twilio webhooks, operator views, metrics and health."""

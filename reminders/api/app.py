@@ -1,0 +1,70 @@
+"""Build the FastAPI application from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from reminders import __version__
+from reminders.api import (
+    actions,
+    clinic_events,
+    exposition,
+    health,
+    ops,
+    twilio_hooks,
+    unsubscribe,
+)
+from reminders.api.auth import OperatorRefusedError, refusal
+from reminders.api.deps import AppState
+from reminders.api.opsstate import build_ops_state
+from reminders.channels.base import Channel
+from reminders.channels.registry import build_channels
+from reminders.config import Settings, load_settings
+from reminders.db import make_engine, require_migrated
+from reminders.redis_link import resolve_redis_url
+from reminders.unsubscribe import link_key
+
+
+def create_app(
+    settings: Settings | None = None, channels: dict[str, Channel] | None = None
+) -> FastAPI:
+    """The application; refuses to start on an un-migrated database. Channels send clinic alerts."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.effective_database_url)
+    require_migrated(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        redis_url=resolve_redis_url(settings.redis_url, settings.var_dir),
+        channels=channels if channels is not None else build_channels(settings),
+        link_key=link_key(settings),
+        event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Aftercare reminders",
+        version=__version__,
+        description="Aftercare prompts for skin clinics: webhooks in, SMS and email out.",
+        lifespan=lifespan,
+    )
+    app.state.reminders = state
+    app.include_router(health.router)
+    app.state.ops = build_ops_state(state)
+    app.include_router(ops.router)
+    app.include_router(actions.router)
+    app.include_router(exposition.router)
+    app.add_exception_handler(OperatorRefusedError, refusal)
+    app.add_middleware(exposition.WebhookCounter)
+    app.include_router(clinic_events.router)
+    app.include_router(twilio_hooks.router)
+    app.include_router(unsubscribe.router)
+    return app

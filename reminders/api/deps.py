@@ -1,0 +1,32 @@
+"""Shared state handed to every route: settings, engine, Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+from fastapi import Request
+from sqlalchemy.engine import Engine
+
+from reminders.channels.base import Channel
+from reminders.config import Settings
+
+
+@dataclass
+class AppState:
+    """What routes need; built once in create_app."""
+
+    settings: Settings
+    engine: Engine
+    redis_url: str
+    # Clinic events applied at once (REMINDERS_API_EVENT_THREADS): the work is CPU-bound
+    # Python, so more threads per process only fight over the GIL.
+    event_limiter: anyio.CapacityLimiter
+    channels: dict[str, Channel] = field(default_factory=dict)
+    link_key: bytes = b""
+
+
+def app_state(request: Request) -> AppState:
+    """FastAPI dependency: the application's state."""
+    state: AppState = request.app.state.reminders
+    return state

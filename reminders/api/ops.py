@@ -1,0 +1,136 @@
+"""The operator dashboard's pages: overview, messages, a patient's timeline, problems."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from reminders import listing, overview, timeline
+from reminders.alert_outbox import unsent_alerts
+from reminders.api.auth import Operator, operator
+from reminders.api.deps import AppState, app_state
+from reminders.api.opsstate import OpsState, ops_state
+from reminders.models import Patient
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["duration"] = lambda seconds: human_duration(float(seconds))
+router = APIRouter(prefix="/ops", tags=["operators"], include_in_schema=False)
+Who = Annotated[Operator, Depends(operator)]
+State = Annotated[AppState, Depends(app_state)]
+Shared = Annotated[OpsState, Depends(ops_state)]
+
+
+def render(request: Request, name: str, who: Operator, **context: Any) -> HTMLResponse:
+    """Render a dashboard template with the operator and the page's notice."""
+    context.update(who=who, notice=request.query_params.get("notice", ""))
+    return templates.TemplateResponse(request, name, context)
+
+
+@router.get("", response_class=HTMLResponse)
+def overview_page(request: Request, who: Who, state: State, shared: Shared) -> HTMLResponse:
+    """Queues, workers, backlog, lag, the last 24 hours and the top failure reasons."""
+    with Session(state.engine) as session:
+        numbers = overview.build_overview(
+            session, shared.redis, state.settings.redis_key_prefix, _now(), shared.ping
+        )
+    return render(request, "overview.html", who, o=numbers)
+
+
+@router.get("/messages", response_class=HTMLResponse)
+def messages_page(
+    request: Request,
+    who: Who,
+    state: State,
+    status: str = "",
+    clinic: str = "",
+    channel: str = "",
+    due_from: str = "",
+    due_to: str = "",
+    patient: str = "",
+    page_no: Annotated[int, Query(alias="page", ge=1)] = 1,
+) -> HTMLResponse:
+    """Outbox rows filtered by status, clinic, channel, due dates and patient external id."""
+    errors: list[str] = []
+    wanted = listing.MessageFilter(
+        status=status,
+        clinic=clinic,
+        channel=channel,
+        due_from=_date("due_from", due_from, errors),
+        due_to=_date("due_to", due_to, errors),
+        patient=patient,
+        page=page_no,
+    )
+    with Session(state.engine) as session:
+        found = listing.find_messages(session, wanted)
+        clinics = listing.clinic_ids(session)
+    return render(
+        request,
+        "messages.html",
+        who,
+        f=wanted,
+        result=found,
+        errors=errors,
+        clinics=clinics,
+        statuses=listing.status_choices(),
+        query=_query_without_page(request),
+    )
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse)
+def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> HTMLResponse:
+    """One patient's prompts as a picture on a time axis, and as a table with reasons."""
+    with Session(state.engine) as session:
+        patient = session.get(Patient, patient_id)
+        rows = listing.patient_messages(session, patient_id) if patient else []
+    if patient is None:
+        return render(request, "missing.html", who, what=f"patient {patient_id}")
+    picture = timeline.lay_out(rows, _now())
+    return render(request, "timeline.html", who, patient=patient, rows=rows, picture=picture)
+
+
+@router.get("/problems", response_class=HTMLResponse)
+def problems_page(request: Request, who: Who, state: State) -> HTMLResponse:
+    """Failed, dead and unknown rows with their actions, unsent clinic alerts, the audit trail."""
+    with Session(state.engine) as session:
+        rows = listing.problems(session)
+        audit = listing.recent_audit(session)
+    alerts = unsent_alerts(state.engine)
+    return render(request, "problems.html", who, rows=rows, audit=audit, alerts=alerts)
+
+
+def human_duration(seconds: float) -> str:
+    """'42 s', '7 min', '3 h 5 min', '2 d 4 h': lag an operator can read at a glance."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _date(name: str, value: str, errors: list[str]) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        errors.append(f"{name}: expected a date as YYYY-MM-DD, got {value!r}")
+        return None
+
+
+def _query_without_page(request: Request) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+    return urlencode(kept)

@@ -1,0 +1,135 @@
+"""Response shapes and examples for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class PlanItem(BaseModel):
+    """One prompt of the patient's plan."""
+
+    treatment_id: str
+    key: str
+    channel: str
+    due_at: str
+    status: str
+
+
+class EventAccepted(BaseModel):
+    """The event was applied (or was a replay of one that was)."""
+
+    webhook_id: str
+    type: str
+    patient_id: str
+    plan: list[PlanItem]
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request."""
+
+    field: str
+    problem: str
+
+
+class EventRejected(BaseModel):
+    """Every problem with the request; nothing was written."""
+
+    detail: str
+    problems: list[Problem]
+
+
+class Refusal(BaseModel):
+    """Why the request was refused."""
+
+    detail: str
+
+
+PATIENT_EXAMPLE = {
+    "external_id": "p-1001",
+    "first_name": "Ana",
+    "phone": "+34 612 345 678",
+    "email": "ana@example.com",
+    "timezone": "Europe/Madrid",
+    "locale": "es",
+    "consent": {"sms": True, "email": True},
+}
+EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "treatment.completed": {
+        "type": "treatment.completed",
+        "data": {
+            "patient": PATIENT_EXAMPLE,
+            "treatment": {
+                "external_id": "t-5001",
+                "ended_at": "2025-05-01T15:30:00+02:00",
+                "area": "face",
+                "needle_depth_mm": 1.0,
+                "session_number": 1,
+                "sessions_planned": 3,
+                "next_session_at": "2025-06-05T10:00:00+02:00",
+            },
+        },
+    },
+    "treatment.cancelled": {"type": "treatment.cancelled", "data": {"treatment_id": "t-5001"}},
+    "appointment.booked": {
+        "type": "appointment.booked",
+        "data": {"patient_id": "p-1001", "next_session_at": "2025-06-05T10:00:00+02:00"},
+    },
+    "appointment.cancelled": {"type": "appointment.cancelled", "data": {"patient_id": "p-1001"}},
+    "patient.updated": {
+        "type": "patient.updated",
+        "data": {"patient": {"external_id": "p-1001", "timezone": "Atlantic/Canary"}},
+    },
+    "patient.opted_out": {
+        "type": "patient.opted_out",
+        "data": {"patient_id": "p-1001", "channel": "sms"},
+    },
+}
+EVENT_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "data"],
+    "properties": {
+        "type": {"type": "string", "enum": list(EVENT_EXAMPLES)},
+        "data": {"type": "object"},
+    },
+}
+ACCEPTED_EXAMPLE = {
+    "webhook_id": "msg_2b9Jp1",
+    "type": "treatment.completed",
+    "patient_id": "p-1001",
+    "plan": [
+        {
+            "treatment_id": "t-5001",
+            "key": "first_night",
+            "channel": "sms",
+            "due_at": "2025-05-01T18:00:00+00:00",
+            "status": "pending",
+        }
+    ],
+}
+REJECTED_EXAMPLE = {
+    "detail": "invalid event",
+    "problems": [
+        {"field": "data.patient.phone", "problem": "not a valid phone number"},
+        {"field": "data.treatment.ended_at", "problem": "needs a UTC offset (e.g. +02:00 or Z)"},
+    ],
+}
+SIGNATURE_HEADERS = [
+    {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": text,
+        "schema": {"type": "string"},
+    }
+    for name, text in (
+        ("webhook-id", "Unique id of this delivery; a replay returns the stored answer."),
+        ("webhook-timestamp", "Unix seconds; refused when more than 5 minutes off."),
+        ("webhook-signature", "'v1,<base64 HMAC-SHA256>' with the clinic's whsec_ secret."),
+    )
+]
+TWIML_RESPONSE = {
+    "content": {"application/xml": {"schema": {"type": "string"}}},
+    "description": "TwiML (empty, or a reply to the patient)",
+}

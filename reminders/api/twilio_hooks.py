@@ -1,0 +1,129 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS, both signature-checked."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import phonenumbers
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.twiml.messaging_response import MessagingResponse
+
+from reminders.alert_outbox import AlertPolicy, deliver_alert
+from reminders.api import schemas
+from reminders.api.deps import AppState, app_state
+from reminders.db import session_scope
+from reminders.delivery_reports import Report, apply_report
+from reminders.inbound import Inbound, handle_inbound
+
+router = APIRouter(tags=["twilio webhooks"])
+log = logging.getLogger(__name__)
+FORM = {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"model": schemas.Refusal, "description": "Missing or bad X-Twilio-Signature"}
+}
+
+
+async def signed_form(request: Request, state: AppState) -> FormData | None:
+    """The form Twilio posted, or None when X-Twilio-Signature does not match it."""
+    form = await request.form()
+    token = state.settings.twilio_auth_token
+    signature = request.headers.get("x-twilio-signature", "")
+    if not token or not signature:
+        return None
+    url = state.settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    algorithm = get_signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
+    params = {key: str(value) for key, value in form.multi_items()}
+    if not RequestValidator(token).validate(url, params, signature, algorithm):
+        return None
+    return form
+
+
+def refused() -> JSONResponse:
+    """The 401 answer to an unsigned request."""
+    return JSONResponse({"detail": "missing or bad X-Twilio-Signature"}, status_code=401)
+
+
+@router.post(
+    "/v1/twilio/status",
+    summary="Twilio delivery status callback (set ?message_id=N on the send)",
+    responses={200: {"model": schemas.Refusal, "description": "Recorded (or ignored)"}, **REFUSED},
+    openapi_extra={
+        "requestBody": FORM,
+        "parameters": [
+            {"name": "message_id", "in": "query", "required": False, "schema": {"type": "integer"}}
+        ],
+    },
+)
+async def status_callback(
+    request: Request, state: Annotated[AppState, Depends(app_state)]
+) -> JSONResponse:
+    """Apply MessageStatus to our row, only ever forwards; unknown ids get 200 so Twilio stops."""
+    form = await signed_form(request, state)
+    if form is None:
+        return refused()
+    raw_id = request.query_params.get("message_id", "")
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        log.warning("status callback without a usable message_id")
+        return JSONResponse({"detail": "no message_id; ignored"})
+    report = Report(
+        message_id=int(raw_id),
+        provider_id=str(form.get("MessageSid") or "")[:128],
+        status=str(form.get("MessageStatus") or "").lower(),
+        error_code=str(form.get("ErrorCode") or "")[:32] or None,
+    )
+    outcome = await run_in_threadpool(apply_report, state.engine, report, datetime.now(UTC))
+    log.info("status callback for message %s: %s", report.message_id, outcome)
+    return JSONResponse({"detail": outcome})
+
+
+@router.post(
+    "/v1/twilio/inbound",
+    summary="Twilio inbound SMS: STOP, START, HELP and replies",
+    response_class=Response,
+    responses={200: schemas.TWIML_RESPONSE, **REFUSED},
+    openapi_extra={"requestBody": FORM},
+)
+async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Response:
+    """Opt out or in, answer HELP, store replies and alert the clinic to warning signs."""
+    form = await signed_form(request, state)
+    if form is None:
+        return refused()
+    text = Inbound(
+        from_number=e164(str(form.get("From") or "")),
+        body=str(form.get("Body") or ""),
+        provider_id=str(form.get("MessageSid") or "")[:128] or None,
+    )
+    answer = await run_in_threadpool(respond, state, text)
+    twiml = MessagingResponse()
+    if answer:
+        twiml.message(answer)
+    return Response(str(twiml), media_type="application/xml")
+
+
+def respond(state: AppState, text: Inbound) -> str | None:
+    """Handle the text in one transaction, then email any warning-sign alert it raised."""
+    with session_scope(state.engine) as session:
+        result = handle_inbound(session, text, datetime.now(UTC))
+    if result.alert_id is not None:
+        # A failure here is retried by beat (reminders.send_alerts), so Twilio still gets 200.
+        policy = AlertPolicy.from_settings(state.settings)
+        email = state.channels.get("email")
+        deliver_alert(state.engine, email, result.alert_id, lambda: datetime.now(UTC), policy)
+    return result.answer
+
+
+def e164(number: str) -> str:
+    """Twilio sends E.164 already; normalize anyway so lookups match what we stored."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number.strip()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

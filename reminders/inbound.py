@@ -1,0 +1,116 @@
+"""Act on a patient's text: STOP, START, HELP, or store it and alert the clinic to warning signs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from reminders.masking import mask_address
+from reminders.models import Clinic, InboundReply, Patient
+from reminders.optout import opt_in, opt_out, patients_with_phone
+from reminders.replies import HELP, OPT_IN, OPT_OUT, WARNING, classify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One incoming SMS as Twilio describes it."""
+
+    from_number: str
+    body: str
+    provider_id: str | None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What to text back, and the reply whose warning-sign alert is now due (if any)."""
+
+    answer: str | None = None
+    alert_id: int | None = None
+
+
+def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundResult:
+    """Apply the text in the caller's transaction; the alert is emailed after it commits."""
+    result = classify(text.body)
+    patients = patients_with_phone(session, text.from_number)
+    patient = latest(patients)
+    log.info("inbound %s from %s", result.kind, mask_address(text.from_number))
+    reply = store(session, text, result.kind, patient, now)
+    if reply is None:
+        return InboundResult()  # Twilio redelivered a text we already handled.
+    if result.kind == OPT_OUT:
+        opt_out(session, text.from_number, now)
+    elif result.kind == OPT_IN:
+        opt_in(session, text.from_number, now)
+    if result.kind == HELP:
+        clinic = session.get(Clinic, patient.clinic_id) if patient else None
+        spanish = text.body.strip().upper().startswith("AYUDA") or (
+            patient and patient.locale == "es"
+        )
+        return InboundResult(answer=help_text(clinic, "es" if spanish else "en"))
+    if result.kind == WARNING and patient is not None:
+        # Recorded as due in this transaction, sent after it: a failed or lost send is retried
+        # by beat, and a failed commit sends nothing.
+        reply.alert_due_at = now
+        session.add(reply)
+        session.flush()
+        return InboundResult(alert_id=reply.id)
+    return InboundResult()
+
+
+def latest(patients: list[Patient]) -> Patient | None:
+    """The patient most recently updated: whose clinic most likely wrote to this number."""
+    return max(patients, key=lambda patient: patient.updated_at, default=None)
+
+
+def store(
+    session: Session, text: Inbound, kind: str, patient: Patient | None, now: datetime
+) -> InboundReply | None:
+    """Keep the text for operators; None when this provider id was stored before."""
+    if text.provider_id:
+        seen = session.exec(
+            select(InboundReply.id).where(col(InboundReply.provider_id) == text.provider_id)
+        ).first()
+        if seen is not None:
+            return None
+    reply = InboundReply(
+        clinic_id=patient.clinic_id if patient else None,
+        patient_id=patient.id if patient else None,
+        from_number=text.from_number[:32],
+        body=text.body[:1600],
+        kind=kind,
+        provider_id=text.provider_id or None,
+        received_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(reply)
+    except IntegrityError:
+        return None
+    return reply
+
+
+HELP_TEXT = {
+    "en": (
+        "{name}: aftercare reminders after your treatment.{contact} "
+        "Reply STOP to opt out, START to opt back in. Msg&data rates may apply."
+    ),
+    "es": (
+        "{name}: recordatorios de cuidados tras su tratamiento.{contact} "
+        "Responda BAJA para no recibir más, ALTA para volver. Pueden aplicarse tarifas."
+    ),
+}
+CONTACT = {"en": " Call {phone}.", "es": " Llame al {phone}."}
+
+
+def help_text(clinic: Clinic | None, language: str = "en") -> str:
+    """The HELP answer, in the patient's language: who is writing and how to reach them."""
+    name = clinic.name if clinic else "Your clinic"
+    phone = clinic.phone if clinic else ""
+    contact = CONTACT[language].format(phone=phone) if phone else ""
+    return HELP_TEXT[language].format(name=name, contact=contact)

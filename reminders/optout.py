@@ -1,0 +1,102 @@
+"""Apply a texted STOP or START to every patient with that phone number, and re-plan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from reminders import lifecycle as lc
+from reminders.db import session_scope
+from reminders.enrollment import replan_patient
+from reminders.models import Clinic, Message, Patient, Treatment
+from reminders.protocol import load_protocol
+
+
+def patients_with_phone(session: Session, phone: str) -> list[Patient]:
+    """Every patient, of any clinic, reachable at this number (STOP is about the number)."""
+    return list(session.exec(select(Patient).where(Patient.phone == phone)))
+
+
+def opt_out(session: Session, phone: str, now: datetime) -> list[Patient]:
+    """Mark the number opted out of SMS and cancel its pending SMS at once."""
+    patients = patients_with_phone(session, phone)
+    for patient in patients:
+        if patient.sms_opted_out_at is None:
+            patient.sms_opted_out_at = now
+            patient.updated_at = now
+            session.add(patient)
+        replan_all(session, patient, now, "patient texted STOP")
+    return patients
+
+
+def opt_in(session: Session, phone: str, now: datetime) -> list[Patient]:
+    """Clear the SMS opt-out and re-plan; prompts that fell due meanwhile are skipped."""
+    patients = patients_with_phone(session, phone)
+    for patient in patients:
+        was_stopped = set(
+            session.exec(
+                select(Message.id).where(
+                    Message.patient_id == patient.id,
+                    col(Message.status).in_((lc.CANCELLED, lc.SKIPPED)),
+                )
+            )
+        )
+        patient.sms_opted_out_at = None
+        patient.updated_at = now
+        session.add(patient)
+        replan_all(session, patient, now, "no longer part of the plan")
+        skip_missed(session, patient, was_stopped, now)
+    return patients
+
+
+def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> None:
+    """Re-plan all of the patient's treatments at once; `reason` explains what is cancelled."""
+    clinic = session.get(Clinic, patient.clinic_id)
+    assert clinic is not None
+    treatments = session.exec(select(Treatment.id).where(Treatment.patient_id == patient.id))
+    reasons: dict[int | None, str] = dict.fromkeys(treatments, reason)
+    replan_patient(session, patient, clinic, load_protocol(clinic.protocol), now, reasons)
+
+
+def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: datetime) -> None:
+    """Rows revived by an opt-in whose time has passed are skipped: the moment is gone."""
+    revived = session.exec(
+        select(Message).where(
+            Message.patient_id == patient.id,
+            Message.status == lc.PENDING,
+            col(Message.id).in_([i for i in ids if i is not None]),
+            col(Message.due_at) < now,
+        )
+    )
+    for row in revived:
+        row.status, row.next_attempt_at = lc.SKIPPED, None
+        row.reason, row.updated_at = "fell due while the patient had opted out", now
+        session.add(row)
+    session.flush()
+
+
+def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> None:
+    """A number that texted STOP stays opted out when a clinic enrolls it again, anywhere."""
+    if patient.phone is None or patient.sms_opted_out_at is not None:
+        return
+    stopped = session.exec(
+        select(Patient.sms_opted_out_at).where(
+            Patient.phone == patient.phone,
+            Patient.id != patient.id,
+            col(Patient.sms_opted_out_at).is_not(None),
+        )
+    ).first()
+    if stopped is not None:
+        patient.sms_opted_out_at = stopped
+        patient.updated_at = now
+        session.add(patient)
+
+
+def opt_out_patient(engine: Engine, patient_id: int, now: datetime) -> None:
+    """Twilio said 21610 for this patient: treat it as a STOP from their number."""
+    with session_scope(engine) as session:
+        patient = session.get(Patient, patient_id)
+        if patient is not None and patient.phone:
+            opt_out(session, patient.phone, now)

@@ -1,0 +1,47 @@
+"""Sign a clinic event the Standard Webhooks way and post it: what a clinic's system does."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+
+def signed_headers(
+    secret: str, body: bytes, webhook_id: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    """The webhook-id, webhook-timestamp and webhook-signature headers for this body."""
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    signature = Webhook(secret).sign(webhook_id, at, body.decode())
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+def event_body(kind: str, data: dict[str, Any]) -> bytes:
+    """The JSON body of an event."""
+    return json.dumps({"type": kind, "data": data}, separators=(",", ":")).encode()
+
+
+def send_event(
+    base_url: str,
+    clinic_id: str,
+    secret: str,
+    kind: str,
+    data: dict[str, Any],
+    webhook_id: str | None = None,
+    timeout: float = 10.0,
+) -> httpx.Response:
+    """Post a signed event to /v1/clinics/{clinic_id}/events and return the response."""
+    body = event_body(kind, data)
+    url = f"{base_url.rstrip('/')}/v1/clinics/{clinic_id}/events"
+    headers = signed_headers(secret, body, webhook_id)
+    return httpx.post(url, content=body, headers=headers, timeout=timeout)
