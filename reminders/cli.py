@@ -1,0 +1,135 @@
+"""The `reminders` command."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from reminders import opscommands
+from reminders.alert_commands import alerts_app
+from reminders.clinic_commands import clinics_app, webhook_app
+from reminders.config import SettingsError, load_settings
+from reminders.db import DatabaseNotMigratedError, make_engine, require_migrated
+from reminders.dispatcher import BrokerUnavailableError
+from reminders.import_command import import_csv
+from reminders.preview import preview
+from reminders.template_lint import templates_app
+
+app = typer.Typer(help="Aftercare reminders for skin clinics.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(opscommands.messages_app, name="messages")
+app.add_typer(alerts_app, name="alerts")
+app.command("status")(opscommands.status)
+app.command()(preview)
+app.add_typer(templates_app, name="templates")
+console = Console()
+app.add_typer(clinics_app, name="clinics")
+app.add_typer(webhook_app, name="webhook")
+app.command("import")(import_csv)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    from reminders.migration import upgrade
+
+    settings = load_settings()
+    upgrade(make_engine(settings.effective_database_url))
+    console.print("database is at the newest schema")
+
+
+@app.command()
+def api(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 0,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API alone (uvicorn)."""
+    import uvicorn
+
+    settings = load_settings()
+    require_migrated(make_engine(settings.effective_database_url))
+    uvicorn.run(
+        "reminders.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def up(port: Annotated[int, typer.Option(help="API port.")] = 0) -> None:
+    """Migrate, then run the API, one worker and beat together until Ctrl-C."""
+    from reminders.supervisor import run_all
+
+    settings = load_settings()
+    raise typer.Exit(run_all(settings, port or settings.api_port))
+
+
+@app.command()
+def enroll(
+    first_name: Annotated[str, typer.Option(help="Demo patient's first name.")] = "Ana",
+    tz: Annotated[str, typer.Option(help="Patient's IANA time zone.")] = "UTC",
+    phone: Annotated[str, typer.Option(help="Phone (E.164).")] = "+15555550123",
+    email: Annotated[str, typer.Option(help="Email address.")] = "ana@example.com",
+) -> None:
+    """Enroll a demo patient whose treatment ended just now, and show their plan."""
+    from reminders.demo import enroll_demo
+
+    ZoneInfo(tz)
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    require_migrated(engine)
+    now = datetime.now(UTC)
+    patient, _treatment, messages = enroll_demo(engine, now, first_name, tz, phone, email)
+    table = Table(title=f"plan for demo patient {patient.external_id}")
+    for column in ("local time", "step", "channel", "status"):
+        table.add_column(column)
+    for message in messages:
+        local = message.due_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+        table.add_row(local, message.step_key, message.channel, message.status)
+    console.print(table)
+    console.print("the worker sends what is due within a few seconds (run `make up`).")
+
+
+@app.command()
+def dispatch() -> None:
+    """Claim what is due now and hand it to the workers (what beat does every few seconds)."""
+    from datetime import timedelta
+
+    from reminders.dispatcher import dispatch_due
+    from workers.runtime import runtime, utc_now
+    from workers.tasks import enqueue_send
+
+    rt = runtime()
+    total = dispatch_due(
+        rt.engine,
+        enqueue_send,
+        utc_now,
+        f"cli:{rt.owner}",
+        rt.settings.dispatch_batch_size,
+        timedelta(seconds=rt.settings.lease_seconds),
+    )
+    console.print(f"handed {total} due messages to the workers")
+
+
+def main() -> None:
+    """Entry point: turn configuration problems into one clear line and exit 2."""
+    try:
+        app()
+    except (SettingsError, DatabaseNotMigratedError, BrokerUnavailableError) as exc:
+        print(f"reminders: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

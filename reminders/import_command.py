@@ -1,0 +1,58 @@
+"""`reminders import FILE.csv --clinic ID`: bulk enrollment with a progress bar and a report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reminders.config import load_settings
+from reminders.db import make_engine, require_migrated, session_scope
+from reminders.importer import ImportFileError, ImportReport, import_rows, read_rows
+from reminders.models import Clinic
+
+console = Console(stderr=True)
+
+
+def import_csv(
+    file: Annotated[Path, typer.Argument(help="CSV file; columns are listed in the README.")],
+    clinic: Annotated[str, typer.Option(help="The clinic the patients belong to.")],
+) -> None:
+    """Enroll a clinic's existing patients from CSV; exits 1 when any row was rejected."""
+    engine = make_engine(load_settings().effective_database_url)
+    require_migrated(engine)
+    with session_scope(engine) as session:
+        known = session.get(Clinic, clinic) is not None
+    try:
+        if not known:
+            raise ImportFileError(f"no clinic {clinic!r}")
+        _header, rows = read_rows(file)
+    except (ImportFileError, OSError) as exc:
+        print(f"reminders: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("rows", total=len(rows))
+        report = import_rows(engine, clinic, rows, lambda: progress.advance(task))
+    show(report)
+    if report.rejected_rows:
+        raise typer.Exit(1)
+
+
+def show(report: ImportReport) -> None:
+    """The summary and a table of rejected rows."""
+    out = Console()
+    out.print(f"enrolled {report.enrolled} rows, rejected {report.rejected_rows}")
+    if not report.rejections:
+        return
+    table = Table(title="rejected rows (nothing was written for them)")
+    for column in ("line", "column", "problem"):
+        table.add_column(column)
+    for item in report.rejections:
+        table.add_row(str(item.line), item.column, item.problem)
+    out.print(table)

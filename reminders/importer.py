@@ -1,0 +1,130 @@
+"""Enroll a clinic's existing patients from a CSV file, with exactly the webhook's validation."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from reminders.db import session_scope
+from reminders.event_effects import EventRefusedError, apply_event
+from reminders.events import InvalidEventError, parse_event
+from reminders.models import Clinic
+
+PATIENT_COLUMNS = ("external_id", "first_name", "phone", "email", "timezone", "locale")
+CONSENT_COLUMNS = ("consent_sms", "consent_email")
+TREATMENT_COLUMNS = (
+    "treatment_id",
+    "ended_at",
+    "area",
+    "needle_depth_mm",
+    "session_number",
+    "sessions_planned",
+    "next_session_at",
+)
+COLUMNS = PATIENT_COLUMNS + CONSENT_COLUMNS + TREATMENT_COLUMNS
+REQUIRED = ("external_id", "first_name", "timezone", "treatment_id", "ended_at")
+
+
+class ImportFileError(ValueError):
+    """The file itself is unusable (missing or unknown columns, not UTF-8)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One problem with one row: its line number in the file, the column and the rule."""
+
+    line: int
+    column: str
+    problem: str
+
+
+@dataclass
+class ImportReport:
+    """How many rows were enrolled, and every problem with the rows that were not."""
+
+    enrolled: int = 0
+    rejected_rows: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def event_data(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row in the shape of a treatment.completed event's data."""
+    patient: dict[str, Any] = {name: row.get(name, "") for name in PATIENT_COLUMNS}
+    patient["consent"] = {"sms": row.get("consent_sms", ""), "email": row.get("consent_email", "")}
+    treatment = {name: row.get(name, "") for name in TREATMENT_COLUMNS}
+    treatment["external_id"] = treatment.pop("treatment_id")
+    return {"patient": patient, "treatment": treatment}
+
+
+def column_of(field_path: str) -> str:
+    """The CSV column an event field comes from: 'data.patient.consent.sms' -> 'consent_sms'."""
+    part = field_path.removeprefix("data.")
+    if part == "treatment.external_id":
+        return "treatment_id"
+    part = part.removeprefix("patient.").removeprefix("treatment.")
+    return part.replace("consent.", "consent_")
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and (line number, row) pairs; refuses files with unknown or missing columns."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [name.strip() for name in reader.fieldnames or []]
+            reader.fieldnames = header
+            rows = [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path}: not UTF-8 text") from None
+    unknown = [name for name in header if name not in COLUMNS]
+    missing = [name for name in REQUIRED if name not in header]
+    if unknown or missing:
+        raise ImportFileError(
+            f"{path}: unknown columns {unknown or '-'}, missing columns {missing or '-'}; "
+            f"the columns are {', '.join(COLUMNS)}"
+        )
+    return header, rows
+
+
+def import_rows(
+    engine: Engine,
+    clinic_id: str,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    advance: Callable[[], None] = lambda: None,
+) -> ImportReport:
+    """Enroll each row in its own transaction; a bad row is reported and writes nothing."""
+    report = ImportReport()
+    for line, row in rows:
+        problems = enroll_row(engine, clinic_id, row)
+        if problems:
+            report.rejected_rows += 1
+            report.rejections += [
+                Rejection(line, column_of(p["field"]), p["problem"]) for p in problems
+            ]
+        else:
+            report.enrolled += 1
+        advance()
+    return report
+
+
+def enroll_row(engine: Engine, clinic_id: str, row: dict[str, str]) -> list[dict[str, str]]:
+    """Validate and apply one row; the problems, or [] when it was enrolled."""
+    try:
+        with session_scope(engine) as session:
+            clinic = session.get(Clinic, clinic_id)
+            if clinic is None:
+                raise ImportFileError(f"no clinic {clinic_id!r}")
+            body = {"type": "treatment.completed", "data": event_data(row)}
+            event = parse_event(body, clinic.default_region)
+            apply_event(session, clinic, event, datetime.now(UTC))
+    except (InvalidEventError, EventRefusedError) as exc:
+        return exc.problems
+    except IntegrityError:
+        return [{"field": "external_id", "problem": "changed concurrently; import the row again"}]
+    return []
