@@ -1,0 +1,126 @@
+"""Small builders for test data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from reminders.db import session_scope
+from reminders.enrollment import PatientInput, TreatmentInput, enroll
+from reminders.models import MESSAGES, Clinic, Patient, Treatment
+from reminders.protocol import load_protocol
+
+
+def make_clinic(engine: Engine, clinic_id: str = "clinic-a", **fields: Any) -> Clinic:
+    """A clinic with sensible defaults."""
+    values: dict[str, Any] = dict(
+        id=clinic_id,
+        name="Glow Clinic",
+        phone="+1 555 010 0000",
+        booking_url="https://glow.example/book",
+        window_start=time(8),
+        window_end=time(20),
+    )
+    values.update(fields)
+    with session_scope(engine) as session:
+        clinic = Clinic(**values)
+        session.add(clinic)
+    return clinic
+
+
+def make_patient_with_treatment(
+    engine: Engine, clinic_id: str = "clinic-a", external_id: str = "p-1", **fields: Any
+) -> tuple[Patient, Treatment]:
+    """A consenting patient with one treatment that ended a day ago."""
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        patient = Patient(
+            clinic_id=clinic_id,
+            external_id=external_id,
+            first_name="Ana",
+            phone="+15555550123",
+            email="ana@example.com",
+            timezone="UTC",
+            consent_sms=True,
+            consent_email=True,
+            **fields,
+        )
+        session.add(patient)
+        session.flush()
+        assert patient.id is not None
+        treatment = Treatment(
+            clinic_id=clinic_id,
+            patient_id=patient.id,
+            external_id=f"t-{external_id}",
+            ended_at=now - timedelta(days=1),
+        )
+        session.add(treatment)
+    return patient, treatment
+
+
+def insert_due_messages(
+    engine: Engine,
+    count: int,
+    clinic_id: str,
+    patient_id: int,
+    treatment_id: int,
+    due_at: datetime,
+    step_key: str = "day_1",
+    channel: str = "sms",
+) -> None:
+    """Bulk-insert `count` pending outbox rows due at `due_at`."""
+    now = datetime.now(UTC)
+    rows = [
+        dict(
+            idempotency_key=f"{treatment_id}:{step_key}-{n}:{channel}",
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            treatment_id=treatment_id,
+            step_key=step_key,
+            channel=channel,
+            status="pending",
+            due_at=due_at,
+            next_attempt_at=due_at,
+            attempts=0,
+            protocol_version="test",
+            created_at=now,
+            updated_at=now,
+        )
+        for n in range(count)
+    ]
+    with engine.begin() as connection:
+        connection.execute(sa.insert(MESSAGES), rows)
+
+
+def zone_where_it_is_now_eleven(now: datetime) -> str:
+    """An Etc/GMT zone whose local hour is 11 right now (Etc signs are inverted)."""
+    offset = (11 - now.hour + 12) % 24 - 12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
+def enroll_with_prompts_due_now(engine: Engine) -> None:
+    """A patient treated at 21:00 local yesterday, enrolled now (11:00 local): first-night and
+    day-1 prompts are due, on SMS and email, at a clinic whose window is always open."""
+    now = datetime.now(UTC)
+    tz = zone_where_it_is_now_eleven(now)
+    local_now = now.astimezone(ZoneInfo(tz))
+    ended = (local_now - timedelta(days=1)).replace(hour=21, minute=0, second=0, microsecond=0)
+    make_clinic(engine, window_start=time(0), window_end=time(0))
+    with session_scope(engine) as session:
+        clinic = session.get(Clinic, "clinic-a")
+        assert clinic is not None
+        patient = PatientInput(
+            external_id="p-1",
+            first_name="Ana",
+            timezone=tz,
+            phone="+15555550123",
+            email="ana@example.com",
+            consent_sms=True,
+            consent_email=True,
+        )
+        treatment = TreatmentInput(external_id="t-1", ended_at=ended, sessions_planned=3)
+        enroll(session, clinic, patient, treatment, load_protocol(), now)

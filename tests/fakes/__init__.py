@@ -1,0 +1,1 @@
+"""Test doubles: a recording channel, a fake Twilio server, and friends."""

@@ -1,0 +1,59 @@
+"""Set-ups shared by the outbox tests: due rows, claims, reading rows back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from reminders.delivery import Deliverer
+from reminders.models import MESSAGES
+from reminders.outbox import claim_due
+from reminders.rendering import Renderer
+from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
+
+
+def due_rows(
+    engine: Engine,
+    count: int = 1,
+    channel: str = "sms",
+    caps: tuple[int, int] = (100, 100),
+    **patient: Any,
+) -> list[int]:
+    """`count` due rows for one consenting patient of an always-open clinic, claimed."""
+    make_clinic(
+        engine, window_start=time(0), window_end=time(0), sms_per_day=caps[0], sms_per_week=caps[1]
+    )
+    person, treatment = make_patient_with_treatment(engine, **patient)
+    assert person.id is not None and treatment.id is not None
+    insert_due_messages(
+        engine,
+        count,
+        "clinic-a",
+        person.id,
+        treatment.id,
+        datetime.now(UTC) - timedelta(minutes=1),
+        channel=channel,
+    )
+    return claim_due(engine, datetime.now(UTC), 1000, "test", timedelta(minutes=2))
+
+
+def deliverer(engine: Engine, channel: Any, **options: Any) -> Deliverer:
+    """A Deliverer over one fake channel for both kinds."""
+    options.setdefault("link_key", b"test-key")
+    return Deliverer(
+        engine,
+        {"sms": channel, "email": channel},
+        Renderer(),
+        "http://test",
+        lambda: datetime.now(UTC),
+        **options,
+    )
+
+
+def row(engine: Engine, message_id: int) -> Any:
+    """The outbox row as stored."""
+    with engine.connect() as connection:
+        return connection.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).one()

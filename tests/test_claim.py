@@ -1,0 +1,79 @@
+"""Claiming due rows is atomic: concurrent claimers never take the same row."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from reminders.models import MESSAGES
+from reminders.outbox import claim_due
+from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
+
+
+def seed(engine: Engine, due: int, future: int = 0) -> None:
+    make_clinic(engine)
+    patient, treatment = make_patient_with_treatment(engine)
+    assert patient.id is not None and treatment.id is not None
+    now = datetime.now(UTC)
+    insert_due_messages(
+        engine, due, "clinic-a", patient.id, treatment.id, now - timedelta(minutes=1)
+    )
+    if future:
+        insert_due_messages(
+            engine,
+            future,
+            "clinic-a",
+            patient.id,
+            treatment.id,
+            now + timedelta(days=3),
+            step_key="later",
+        )
+
+
+def test_two_concurrent_claimers_claim_each_due_row_exactly_once(any_engine: Engine) -> None:
+    seed(any_engine, due=1000)
+    claimed: dict[str, list[int]] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def claimer(name: str) -> None:
+        start.wait()
+        while ids := claim_due(any_engine, datetime.now(UTC), 37, name, timedelta(minutes=2)):
+            claimed[name].extend(ids)
+
+    threads = [threading.Thread(target=claimer, args=(name,)) for name in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    everything = claimed["a"] + claimed["b"]
+    assert len(everything) == 1000
+    assert len(set(everything)) == 1000
+    assert claimed["a"] and claimed["b"], "both claimers should have won some rows"
+
+
+def test_claim_takes_only_due_rows_and_marks_them_claimed_with_a_lease(any_engine: Engine) -> None:
+    seed(any_engine, due=5, future=7)
+    now = datetime.now(UTC)
+    ids = claim_due(any_engine, now, 100, "me", timedelta(minutes=2))
+    assert len(ids) == 5
+    with any_engine.connect() as connection:
+        rows = connection.execute(select(MESSAGES).where(MESSAGES.c.id.in_(ids))).all()
+        pending = connection.execute(
+            select(func.count()).where(MESSAGES.c.status == "pending")
+        ).scalar_one()
+    assert {row.status for row in rows} == {"claimed"}
+    assert {row.lease_owner for row in rows} == {"me"}
+    assert all(row.lease_expires_at > now for row in rows)
+    assert pending == 7
+
+
+def test_claim_respects_the_limit_and_oldest_first(any_engine: Engine) -> None:
+    seed(any_engine, due=10)
+    first = claim_due(any_engine, datetime.now(UTC), 4, "me", timedelta(minutes=2))
+    second = claim_due(any_engine, datetime.now(UTC), 100, "me", timedelta(minutes=2))
+    assert len(first) == 4 and len(second) == 6
+    assert not set(first) & set(second)

@@ -1,0 +1,139 @@
+"""Clinic administration and `reminders webhook send` / `reminders import`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from reminders.db import make_engine
+from reminders.models import Patient
+from tests.harness import BIN, ServiceProcess, service_env
+from tests.test_commands import free_port, wait_ready
+
+GOOD_ROW = (
+    "p-1,Ana,612 345 678,ana@example.com,Europe/Madrid,es,yes,yes,t-1,2030-05-01T15:30:00+02:00"
+)
+
+
+@pytest.fixture
+def env(tmp_path: Path, redis_url: str, key_prefix: str) -> dict[str, str]:
+    env = service_env(f"sqlite:///{tmp_path / 'cli.db'}", redis_url, key_prefix, tmp_path)
+    env["COLUMNS"] = "200"  # rich wraps tables to the terminal width
+    subprocess.run([str(BIN / "reminders"), "db", "upgrade"], env=env, check=True, timeout=60)
+    return env
+
+
+def reminders(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "reminders"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_create_list_set_and_rotate_a_clinic_then_post_a_signed_event(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    created = reminders(
+        env, "clinics", "create", "glow", "--name", "Glow Clinic", "--region", "ES",
+        "--phone", "911 234 567", "--email", "alerts@glow.example", "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    first = json.loads(created.stdout)
+    assert first["id"] == "glow" and first["secret"].startswith("whsec_")
+
+    bad = reminders(env, "clinics", "set", "glow", "--window", "8am to 8pm")
+    assert bad.returncode == 1 and "window" in bad.stderr
+    overrides = reminders(
+        env,
+        "clinics",
+        "set",
+        "glow",
+        "--protocol-overrides",
+        '{"steps": {"day_1": {"at": "09:30"}}}',
+    )
+    assert overrides.returncode == 0, overrides.stderr
+    unknown_step = reminders(env, "clinics", "set", "glow", "--protocol-overrides", '{"x": {}}')
+    assert unknown_step.returncode == 1 and "protocol_overrides" in unknown_step.stderr
+
+    listed = reminders(env, "clinics", "list")
+    assert "Glow Clinic" in listed.stdout and "+34911234567" in listed.stdout
+    assert first["secret"] not in listed.stdout
+
+    rotated = reminders(env, "clinics", "rotate-secret", "glow", "--json")
+    second = json.loads(rotated.stdout)["secret"]
+    assert second != first["secret"]
+
+    port = free_port()
+    api = ServiceProcess(
+        [str(BIN / "reminders"), "api", "--port", str(port)], env, tmp_path / "api.log"
+    )
+    data = tmp_path / "event.json"
+    data.write_text(json.dumps({
+        "patient": {"external_id": "p-1", "first_name": "Ana", "timezone": "Europe/Madrid",
+                    "phone": "612 345 678", "consent": {"sms": True}},
+        "treatment": {"external_id": "t-1", "ended_at": "2030-05-01T15:30:00+02:00"},
+    }))  # fmt: skip
+    try:
+        api.start()
+        wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
+        for secret in (first["secret"], second):
+            sent = reminders(
+                env, "webhook", "send", "--clinic", "glow", "--secret", secret,
+                "--type", "treatment.completed", "--data", str(data),
+                "--url", f"http://127.0.0.1:{port}",
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            assert "HTTP 202" in sent.stdout and "first_night" in sent.stdout
+        forged = reminders(
+            env, "webhook", "send", "--clinic", "glow", "--secret", "whsec_" + "A" * 44,
+            "--type", "treatment.completed", "--data", str(data),
+            "--url", f"http://127.0.0.1:{port}",
+        )  # fmt: skip
+        assert forged.returncode == 1 and "HTTP 401" in forged.stdout
+    finally:
+        api.stop()
+
+
+def test_import_enrolls_good_rows_reports_bad_ones_by_line_and_exits_non_zero(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        "external_id,first_name,phone,email,timezone,locale,consent_sms,consent_email,"
+        "treatment_id,ended_at\n"
+        f"{GOOD_ROW}\n"
+        "p-2,Bea,12,bea@,Mars/Base,es,yes,maybe,t-2,2030-05-01T15:30:00\n"
+        "p-3,Carla,+34 622 000 111,,Europe/Madrid,es,yes,no,t-3,2030-05-02T10:00:00Z\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "enrolled 2 rows, rejected 1" in result.stdout
+    for column in ("phone", "email", "timezone", "consent_email", "ended_at"):
+        assert column in result.stdout
+    assert "│ 3 " in result.stdout  # the bad row's line number in the file
+
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        patients = sorted(p.external_id for p in session.exec(select(Patient)))
+    assert patients == ["p-1", "p-3"]  # the rejected row wrote nothing
+
+    again = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert "enrolled 2 rows" in again.stdout  # re-importing is an upsert, not a duplicate
+    with Session(engine) as session:
+        assert len(session.exec(select(Patient)).all()) == 2
+    engine.dispose()
+
+
+def test_import_refuses_a_file_with_unknown_columns_before_writing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow")
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text("external_id,first_name,shoe_size\np-1,Ana,38\n")
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 2
+    assert "shoe_size" in result.stderr and "timezone" in result.stderr

@@ -1,0 +1,99 @@
+"""The commands a newcomer runs: `reminders db upgrade`, `reminders api`, `reminders up`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.harness import BIN, ServiceProcess, service_env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready in {timeout}s")
+
+
+def test_api_serves_health_and_readiness_after_db_upgrade(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    env = service_env(f"sqlite:///{tmp_path / 'api.db'}", redis_url, key_prefix, tmp_path)
+    refused = subprocess.run(
+        [str(BIN / "reminders"), "api"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and "reminders db upgrade" in refused.stderr
+
+    subprocess.run([str(BIN / "reminders"), "db", "upgrade"], env=env, check=True, timeout=60)
+    port = free_port()
+    api = ServiceProcess(
+        [str(BIN / "reminders"), "api", "--port", str(port)], env, tmp_path / "api.log"
+    )
+    try:
+        api.start()
+        wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200
+        assert ready.json() == {"database": "ok", "redis": "ok"}
+    finally:
+        api.stop()
+
+
+def test_make_up_on_embedded_defaults_shows_the_first_prompt_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+    env.update(PYTHONUNBUFFERED="1", REMINDERS_DISPATCH_INTERVAL_SECONDS="1")
+    port = free_port()
+    log = tmp_path / "up.log"
+    with log.open("wb") as handle:
+        up = subprocess.Popen(
+            [str(BIN / "reminders"), "up", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", up)
+        enrolled = subprocess.run(
+            [str(BIN / "reminders"), "enroll", "--first-name", "Ana"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert enrolled.returncode == 0, enrolled.stderr
+        deadline = time.monotonic() + 60
+        while "Reply STOP to opt out" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=60)
+    output = log.read_text(errors="replace")
+    assert code == 0, output[-3000:]
+    assert "Warm shutdown" in output
+    assert not (tmp_path / "var" / "redis.sock").exists(), "embedded Redis left running"

@@ -1,0 +1,61 @@
+"""Delivery through the real Twilio channel and client, against the fake Twilio server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from reminders.models import MESSAGES, PATIENTS
+from reminders.optout import opt_out_patient
+from reminders.outbox import claim_due, release_claims
+from reminders.recovery import LookupFinder, reconcile_unknown
+from tests.fakes.twilio_server import FakeTwilio
+from tests.outbox_helpers import deliverer, due_rows, row
+from tests.test_twilio_channel import channel_for
+
+
+def test_an_unsubscribed_number_at_twilio_opts_the_patient_out_of_every_sms(
+    engine: Engine, fake_twilio: FakeTwilio
+) -> None:
+    first, *later = due_rows(engine, count=3)
+    release_claims(engine, later, datetime.now(UTC))
+    fake_twilio.fail(400, 21610)
+    channel = channel_for(fake_twilio)
+    sender = deliverer(
+        engine, channel, on_unsubscribed=lambda pid: opt_out_patient(engine, pid, datetime.now(UTC))
+    )
+    sender.deliver([first], "w1")
+    assert row(engine, first).status == "failed" and row(engine, first).provider_code == "21610"
+    with engine.connect() as connection:
+        opted_out = connection.execute(select(PATIENTS.c.sms_opted_out_at)).scalar_one()
+    assert opted_out is not None
+    fake_twilio.clear_faults()
+    retried = claim_due(engine, datetime.now(UTC), 10, "d", timedelta(minutes=1))
+    sender.deliver(retried, "w1")
+    assert fake_twilio.sends_to("+15555550123") == 0
+    assert {row(engine, i).status for i in later} <= {"skipped", "cancelled"}
+
+
+def test_a_timed_out_send_is_reconciled_from_twilio_without_a_second_send(
+    engine: Engine, fake_twilio: FakeTwilio
+) -> None:
+    [message_id] = due_rows(engine)
+    fake_twilio.hold(7.0)  # arrives at Twilio, answers after the client's 5 s timeout
+    channel = channel_for(fake_twilio)
+    deliverer(engine, channel).deliver([message_id], "w1")
+    assert row(engine, message_id).status == "unknown"
+    counts = reconcile_unknown(
+        engine,
+        {"sms": LookupFinder(channel)},
+        datetime.now(UTC) + timedelta(minutes=2),
+        grace=timedelta(seconds=60),
+        lease=timedelta(minutes=2),
+    )
+    stored = row(engine, message_id)
+    assert counts["found"] == 1 and stored.status == "sent"
+    assert stored.provider_id and stored.provider_id.startswith("SM")
+    assert fake_twilio.sends_for(message_id) == 1
+    with engine.connect() as connection:
+        assert connection.execute(select(MESSAGES.c.status)).scalars().all() == ["sent"]

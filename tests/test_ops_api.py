@@ -1,0 +1,217 @@
+"""The operator dashboard over HTTP: auth on every route, cookie login, CSRF, actions, pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from reminders import lifecycle as lc
+from reminders.alert_outbox import deliver_alert
+from reminders.api.app import create_app
+from reminders.config import load_settings
+from reminders.db import session_scope
+from reminders.inbound import Inbound, handle_inbound
+from reminders.models import AuditEntry
+from tests.factories import make_clinic, make_patient_with_treatment
+from tests.fakes.channels import ScriptedChannel
+from tests.opsdata import Outbox
+
+TOKEN = "s3cret-operator-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+PAGES = ["/ops", "/ops/messages", "/ops/patients/1", "/ops/problems", "/metrics"]
+ACTIONS = ["/ops/messages/1/retry", "/ops/messages/1/cancel", "/ops/messages/1/resolve"]
+
+
+def make_client(
+    database_url: str, redis_url: str, key_prefix: str, tmp_path: Path, token: str = TOKEN
+) -> TestClient:
+    settings = load_settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=key_prefix,
+        operator_token=token,
+        var_dir=tmp_path,
+    )
+    return TestClient(create_app(settings), follow_redirects=False)
+
+
+@pytest.fixture
+def client(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> Iterator[TestClient]:
+    with make_client(database_url, redis_url, key_prefix, tmp_path) as client:
+        yield client
+
+
+def login(client: TestClient, name: str = "maria") -> str:
+    """Log in through the form; return the CSRF token the dashboard puts in its forms."""
+    response = client.post("/ops/login", data={"name": name, "token": TOKEN})
+    assert response.status_code == 303
+    page = client.get("/ops/problems")
+    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_needs_the_token(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get(path, headers=BEARER).status_code == 200
+
+
+@pytest.mark.parametrize("path", [*ACTIONS, "/ops/logout"])
+def test_every_action_needs_the_token(client: TestClient, path: str) -> None:
+    assert client.post(path).status_code == 401
+    assert client.post(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_a_dashboard_401_shows_the_login_form(client: TestClient) -> None:
+    response = client.get("/ops")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert 'action="/ops/login"' in response.text
+
+
+def test_without_a_configured_token_operator_routes_are_refused_not_open(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    with make_client(database_url, redis_url, key_prefix, tmp_path, token="") as client:
+        for path in PAGES:
+            response = client.get(path, headers={"Authorization": "Bearer "})
+            assert response.status_code == 403, path
+            assert "REMINDERS_OPERATOR_TOKEN" in response.text
+        assert client.post(ACTIONS[0]).status_code == 403
+        assert client.post("/ops/login", data={"token": ""}).status_code in (422, 403)
+        assert client.get("/healthz").status_code == 200
+
+
+def test_login_with_a_wrong_token_is_refused(client: TestClient) -> None:
+    response = client.post("/ops/login", data={"name": "x", "token": "nope"})
+    assert response.status_code == 401 and "wrong operator token" in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_login_sets_an_httponly_strict_cookie_that_opens_the_dashboard(client: TestClient) -> None:
+    response = client.post("/ops/login", data={"name": "maria", "token": TOKEN})
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ops" in cookie
+    page = client.get("/ops")
+    assert page.status_code == 200 and "signed in as maria" in page.text
+
+
+def test_a_tampered_cookie_is_refused(client: TestClient) -> None:
+    client.cookies.set("reminders_ops", "bWFyaWE.abc.99999999999.deadbeef", path="/ops")
+    assert client.get("/ops").status_code == 401
+
+
+def test_a_cookie_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    dead = box.add(lc.DEAD)
+    login(client)
+    for form in ({}, {"csrf_token": "forged"}):
+        response = client.post(f"/ops/messages/{dead}/retry", data=form)
+        assert response.status_code == 403
+    assert box.row(dead).status == lc.DEAD
+    with Session(engine) as session:
+        assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_retry_from_the_dashboard_requeues_and_shows_the_audit_entry(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    dead = box.add(lc.DEAD, last_error="gave up")
+    csrf = login(client, "maria")
+    response = client.post(f"/ops/messages/{dead}/retry", data={"csrf_token": csrf})
+    assert response.status_code == 303 and response.headers["location"].startswith("/ops/problems")
+    assert box.row(dead).status == lc.PENDING
+    page = client.get(response.headers["location"])
+    assert "retry done" in page.text
+    audit = page.text[page.text.index('id="audit"') :]
+    assert "maria" in audit and "dead -&gt; pending" in audit
+
+
+def test_bearer_actions_need_no_csrf_and_are_recorded_as_operator(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    pending, failed = box.add(lc.PENDING), box.add(lc.FAILED)
+    assert client.post(f"/ops/messages/{pending}/cancel", headers=BEARER).status_code == 303
+    assert client.post(f"/ops/messages/{failed}/resolve", headers=BEARER).status_code == 303
+    assert box.row(pending).status == lc.CANCELLED
+    problems = client.get("/ops/problems", headers=BEARER).text
+    assert f'id="message-{failed}"' not in problems  # resolved rows leave the list
+    with Session(engine) as session:
+        entries = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(e.actor, e.action) for e in entries] == [
+        ("operator", "cancel"),
+        ("operator", "resolve"),
+    ]
+
+
+def test_unknown_messages_offer_a_clearly_labelled_resend_and_no_plain_retry(
+    client: TestClient, engine: Engine
+) -> None:
+    unknown = Outbox(engine).add(lc.UNKNOWN)
+    page = client.get("/ops/problems", headers=BEARER).text
+    assert f'id="resend-{unknown}"' in page and "may duplicate" in page
+    assert f'id="retry-{unknown}"' not in page
+    refused = client.post(f"/ops/messages/{unknown}/retry", headers=BEARER)
+    assert "refused" in refused.headers["location"]
+
+
+def test_pages_mask_contact_details(client: TestClient, engine: Engine) -> None:
+    box = Outbox(engine)
+    box.add(lc.DEAD, last_error="The 'To' number +15555550123 is not reachable")
+    box.add(lc.SENT, "email")
+    for path in ("/ops/messages", "/ops/problems", f"/ops/patients/{box.patient.id}"):
+        text = client.get(path, headers=BEARER).text
+        assert "+15555550123" not in text and "ana@example.com" not in text, path
+        assert "+1•••••••123" in text or "a•••@example.com" in text, path
+
+
+def test_messages_filter_by_status_and_patient_external_id(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    dead, sent = box.add(lc.DEAD), box.add(lc.SENT)
+    text = client.get("/ops/messages?status=dead&patient=p-1", headers=BEARER).text
+    assert f'id="message-{dead}"' in text and f'id="message-{sent}"' not in text
+    none = client.get("/ops/messages?patient=nobody", headers=BEARER).text
+    assert "0 messages" in none
+    bad = client.get("/ops/messages?due_from=yesterday", headers=BEARER).text
+    assert "due_from: expected a date as YYYY-MM-DD" in bad
+
+
+def test_a_patients_timeline_is_drawn_as_an_svg_with_one_dot_per_message(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    box.add(lc.DELIVERED), box.add(lc.SKIPPED, reason="patient opted out"), box.add(lc.PENDING)
+    text = client.get(f"/ops/patients/{box.patient.id}", headers=BEARER).text
+    assert '<svg id="timeline"' in text and text.count('<circle class="mark') == 3
+    assert "patient opted out" in text and 'class="mark delivered"' in text
+
+
+def test_problems_list_warning_alerts_the_clinic_was_not_emailed(
+    client: TestClient, engine: Engine
+) -> None:
+    make_clinic(engine, "glow", email="")
+    make_patient_with_treatment(engine, "glow", external_id="p-9")
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        alert_id = handle_inbound(session, Inbound("+15555550123", "fever", "SMp"), now).alert_id
+    assert alert_id is not None
+    deliver_alert(engine, ScriptedChannel("email"), alert_id, lambda: now)
+    page = client.get("/ops/problems", headers=BEARER)
+    alerts = page.text[page.text.index('id="unsent-alerts"') : page.text.index('id="audit"')]
+    assert "p-9" in alerts and "retry at" in alerts and "no email address" in alerts

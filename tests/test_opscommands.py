@@ -1,0 +1,147 @@
+"""`reminders status`, `messages retry|cancel` and `alerts list|retry`, run as an operator would."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from reminders import lifecycle as lc
+from reminders.alert_outbox import deliver_alert, deliver_due_alerts
+from reminders.channels.base import SendError
+from reminders.cli import app
+from reminders.db import session_scope
+from reminders.inbound import Inbound, handle_inbound
+from reminders.models import AuditEntry
+from tests.factories import make_clinic, make_patient_with_treatment
+from tests.fakes.channels import ScriptedChannel
+from tests.opsdata import Outbox
+
+
+@pytest.fixture
+def env(engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path):
+    return {
+        "REMINDERS_DATABASE_URL": database_url,
+        "REMINDERS_REDIS_URL": redis_url,
+        "REMINDERS_REDIS_KEY_PREFIX": key_prefix,
+        "REMINDERS_VAR_DIR": str(tmp_path),
+        "USER": "night-shift",
+    }
+
+
+def run(env: dict[str, str], *args: str):
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_status_exits_zero_on_a_quiet_system_and_prints_json(env: dict[str, str]) -> None:
+    result = run(env, "status", "--no-workers", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["alerts"] == [] and report["due_backlog"] == 0
+    assert report["queue_depths"] == {"reminders": 0}
+
+
+def test_status_exits_one_when_lag_passes_the_threshold(
+    env: dict[str, str], engine: Engine
+) -> None:
+    Outbox(engine).add(lc.PENDING, due_at=datetime.now(UTC) - timedelta(minutes=10))
+    assert run(env, "status", "--no-workers", "--max-lag", "900").exit_code == 0
+    result = run(env, "status", "--no-workers", "--max-lag", "60")
+    assert result.exit_code == 1 and "ALERT" in result.output and "lag" in result.output
+
+
+def test_status_exits_one_when_failures_pass_the_threshold(
+    env: dict[str, str], engine: Engine
+) -> None:
+    box = Outbox(engine)
+    for _ in range(3):
+        box.add(lc.FAILED, updated_at=datetime.now(UTC))
+    assert run(env, "status", "--no-workers", "--max-failures", "3").exit_code == 0
+    result = run(env, "status", "--no-workers", "--max-failures", "2", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["alerts"] == ["3 failures in 24 h is over 2"]
+
+
+def test_status_alerts_when_no_worker_answers_the_ping(env: dict[str, str]) -> None:
+    result = run(env, "status", "--json")
+    assert result.exit_code == 1
+    assert "no worker answered the ping" in json.loads(result.output)["alerts"]
+
+
+def test_messages_retry_requeues_and_records_the_actor(env: dict[str, str], engine: Engine) -> None:
+    box = Outbox(engine)
+    dead, failed = box.add(lc.DEAD), box.add(lc.FAILED)
+    result = run(env, "messages", "retry", str(dead), str(failed), "--actor", "maria")
+    assert result.exit_code == 0, result.output
+    assert box.row(dead).status == box.row(failed).status == lc.PENDING
+    with Session(engine) as session:
+        actors = {(e.actor, e.message_id) for e in session.exec(select(AuditEntry))}
+    assert actors == {("maria", dead), ("maria", failed)}
+
+
+def test_messages_cancel_uses_user_and_reports_refusals_with_exit_one(
+    env: dict[str, str], engine: Engine
+) -> None:
+    box = Outbox(engine)
+    pending, sent = box.add(lc.PENDING), box.add(lc.SENT)
+    result = run(env, "messages", "cancel", str(pending), str(sent))
+    assert result.exit_code == 1 and "cannot cancel a sent message" in result.output
+    assert box.row(pending).status == lc.CANCELLED and box.row(sent).status == lc.SENT
+    with Session(engine) as session:
+        [entry] = session.exec(select(AuditEntry)).all()
+    assert (entry.actor, entry.action) == ("night-shift", "cancel")
+
+
+def test_retry_of_an_unknown_message_needs_resend_unknown(
+    env: dict[str, str], engine: Engine
+) -> None:
+    box = Outbox(engine)
+    unknown = box.add(lc.UNKNOWN)
+    assert run(env, "messages", "retry", str(unknown)).exit_code == 1
+    assert box.row(unknown).status == lc.UNKNOWN
+    assert run(env, "messages", "retry", str(unknown), "--resend-unknown").exit_code == 0
+    assert box.row(unknown).status == lc.PENDING
+
+
+def given_up_alert(engine: Engine) -> int:
+    """A warning-sign alert the mail server refused for good."""
+    make_clinic(engine, email="alerts@glow.example")
+    make_patient_with_treatment(engine, external_id="p-7")
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        alert_id = handle_inbound(session, Inbound("+15555550123", "pus", "SMa"), now).alert_id
+    assert alert_id is not None
+    refusing = ScriptedChannel("email", [SendError(lc.PERMANENT, "550 no such mailbox")])
+    assert deliver_alert(engine, refusing, alert_id, lambda: now) == "gave up"
+    return alert_id
+
+
+def test_alerts_list_shows_a_given_up_alert_and_exits_one(
+    env: dict[str, str], engine: Engine
+) -> None:
+    assert run(env, "alerts", "list").exit_code == 0
+    alert_id = given_up_alert(engine)
+    result = run(env, "alerts", "list")
+    assert result.exit_code == 1
+    assert str(alert_id) in result.output and "p-7" in result.output
+    assert "gave up" in result.output and "550" in result.output
+
+
+def test_alerts_retry_queues_the_alert_again_and_records_the_actor(
+    env: dict[str, str], engine: Engine
+) -> None:
+    alert_id = given_up_alert(engine)
+    result = run(env, "alerts", "retry", str(alert_id))
+    assert result.exit_code == 0, result.output
+    email = ScriptedChannel("email")
+    assert deliver_due_alerts(engine, email, lambda: datetime.now(UTC)) == {"sent": 1}
+    assert len(email.sent) == 1
+    with Session(engine) as session:
+        [entry] = session.exec(select(AuditEntry)).all()
+    assert (entry.actor, entry.action) == ("night-shift", "retry alert")
+    assert run(env, "alerts", "retry", str(alert_id)).exit_code == 1  # sent: nothing to retry

@@ -1,0 +1,105 @@
+"""Recovering lost work: expired leases and reconciliation of unknown sends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from reminders.db import session_scope
+from reminders.models import MESSAGES
+from reminders.outbox import start_sending
+from reminders.recovery import (
+    CANNOT_TELL,
+    FOUND,
+    NOT_FOUND,
+    Finding,
+    reconcile_unknown,
+    sweep_expired_leases,
+)
+from tests.fakes.channels import FixedFinder
+from tests.outbox_helpers import due_rows, row
+
+LEASE = timedelta(minutes=2)
+
+
+def test_an_expired_claim_goes_back_to_pending_without_an_attempt(engine: Engine) -> None:
+    [message_id] = due_rows(engine)
+    returned, lost = sweep_expired_leases(engine, datetime.now(UTC) + timedelta(minutes=3))
+    stored = row(engine, message_id)
+    assert (returned, lost) == (1, 0)
+    assert stored.status == "pending" and stored.attempts == 0 and stored.lease_owner is None
+
+
+def test_a_live_claim_is_left_alone(engine: Engine) -> None:
+    [message_id] = due_rows(engine)
+    assert sweep_expired_leases(engine, datetime.now(UTC)) == (0, 0)
+    assert row(engine, message_id).status == "claimed"
+
+
+def test_an_expired_send_becomes_unknown_never_pending(engine: Engine) -> None:
+    [message_id] = due_rows(engine)
+    with session_scope(engine) as session:
+        start_sending(session, [message_id], "w1", datetime.now(UTC), LEASE)
+    sweep_expired_leases(engine, datetime.now(UTC) + timedelta(minutes=3))
+    assert row(engine, message_id).status == "unknown"
+
+
+def make_unknown(engine: Engine, age: timedelta) -> int:
+    [message_id] = due_rows(engine)
+    then = datetime.now(UTC) - age
+    with engine.begin() as connection:
+        connection.execute(
+            update(MESSAGES).values(status="unknown", updated_at=then, lease_expires_at=then)
+        )
+    return message_id
+
+
+def test_an_unknown_send_the_provider_has_becomes_sent_without_a_resend(engine: Engine) -> None:
+    message_id = make_unknown(engine, timedelta(minutes=5))
+    finder = FixedFinder(Finding(FOUND, "SM123"))
+    counts = reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    stored = row(engine, message_id)
+    assert counts[FOUND] == 1
+    assert stored.status == "sent" and stored.provider_id == "SM123"
+    assert finder.queries[0].to == "+15555550123"
+    assert finder.queries[0].since < datetime.now(UTC) - timedelta(minutes=5)
+
+
+def test_an_unknown_send_the_provider_never_got_goes_back_to_pending(engine: Engine) -> None:
+    message_id = make_unknown(engine, timedelta(minutes=5))
+    reconcile_unknown(
+        engine,
+        {"sms": FixedFinder(Finding(NOT_FOUND))},
+        datetime.now(UTC),
+        grace=timedelta(seconds=60),
+        lease=LEASE,
+    )
+    stored = row(engine, message_id)
+    assert stored.status == "pending" and "never received" in stored.reason
+
+
+def test_reconciliation_waits_for_status_callbacks_during_the_grace_period(
+    engine: Engine,
+) -> None:
+    message_id = make_unknown(engine, timedelta(seconds=5))
+    finder = FixedFinder(Finding(NOT_FOUND))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert finder.queries == [] and row(engine, message_id).status == "unknown"
+
+
+def test_an_unknown_the_provider_cannot_settle_stays_for_an_operator(engine: Engine) -> None:
+    message_id = make_unknown(engine, timedelta(minutes=5))
+    counts = reconcile_unknown(
+        engine,
+        {"sms": FixedFinder(Finding(CANNOT_TELL))},
+        datetime.now(UTC),
+        grace=timedelta(seconds=60),
+        lease=LEASE,
+    )
+    assert counts[CANNOT_TELL] == 1 and row(engine, message_id).status == "unknown"

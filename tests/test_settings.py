@@ -1,0 +1,39 @@
+"""Settings: defaults that just work, and bad values that name their variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from reminders.config import SettingsError, load_settings
+
+
+def test_defaults_use_a_sqlite_file_under_var_and_no_redis_url(monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(var_dir=tmp_path / "var")
+    assert settings.effective_database_url.startswith("sqlite:///")
+    assert settings.effective_database_url.endswith("var/reminders.db")
+    assert settings.redis_url == ""
+    assert settings.dispatch_interval_seconds == 5
+    assert not settings.twilio_configured
+
+
+def test_a_bad_value_names_the_environment_variable(monkeypatch) -> None:
+    monkeypatch.setenv("REMINDERS_DISPATCH_INTERVAL_SECONDS", "soon")
+    with pytest.raises(SettingsError, match="REMINDERS_DISPATCH_INTERVAL_SECONDS"):
+        load_settings()
+
+
+def test_the_command_refuses_to_start_on_a_bad_value(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reminders.cli", "enroll"],
+        env={"REMINDERS_MAX_ATTEMPTS": "0", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "REMINDERS_MAX_ATTEMPTS" in result.stderr

@@ -1,0 +1,159 @@
+"""Every template renders in both languages and meets the SMS rules; lint guards edits."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+from typer.testing import CliRunner
+
+from reminders.cli import app
+from reminders.composition import context_for
+from reminders.models import Clinic, Patient, Treatment
+from reminders.rendering import TEMPLATE_DIR, Renderer, gsm_fold, sms_size
+from reminders.sms_rules import OPT_OUT, sms_problems
+from reminders.template_lint import STEP_KEYS, Sample, sample_context
+
+LANGS = ("en", "es")
+SAMPLE = Sample()
+renderer = Renderer()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("key", STEP_KEYS)
+def test_every_step_has_an_sms_that_meets_the_rules(key, lang) -> None:
+    for first_sms in (True, False):
+        text = renderer.sms(key, lang, sample_context(SAMPLE, lang, first_sms))
+        assert sms_problems(text, lang, SAMPLE.clinic_name, first_sms) == [], text
+        assert sms_size(text).encoding == "GSM-7"
+        assert (OPT_OUT[lang] in text) is first_sms
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("key", STEP_KEYS)
+def test_every_step_has_an_email_with_subject_text_and_html(key, lang) -> None:
+    context = sample_context(SAMPLE, lang, first_sms=False)
+    email = renderer.email(key, lang, context)
+    assert email.subject and "\n" not in email.subject
+    assert SAMPLE.clinic_name in email.text and context["unsubscribe_url"] in email.text
+    assert email.html.startswith("<!doctype html>") and f'<html lang="{lang}">' in email.html
+    assert context["unsubscribe_url"] in email.html and "{{" not in email.html
+
+
+@pytest.mark.parametrize("key", ["first_night", "day_1", "day_3", "day_7"])
+def test_early_emails_carry_the_warning_signs_and_how_to_reach_the_clinic(key) -> None:
+    for lang, word in (("en", "infection"), ("es", "infección")):
+        text = renderer.email(key, lang, sample_context(SAMPLE, lang, False)).text
+        assert word in text and SAMPLE.clinic_phone in text
+
+
+def test_spanish_sms_templates_avoid_the_accents_gsm7_lacks() -> None:
+    for path in (TEMPLATE_DIR / "sms" / "es").glob("*.txt"):
+        assert not set(path.read_text()) & set("áíóúÁÍÓÚ"), path.name
+
+
+def test_an_accented_patient_name_is_folded_so_the_sms_stays_gsm7() -> None:
+    context = sample_context(Sample(first_name="María José Nuñez"), "es", True)
+    text = renderer.sms("day_3", "es", context)
+    assert "Hola Maria José Nuñez," in text
+    assert sms_size(text).encoding == "GSM-7"
+    assert gsm_fold("“Zoë” said\u00a0hi") == '"Zoe" said hi'
+    assert gsm_fold("王") == "王"
+
+
+def test_a_missing_first_name_still_greets_politely() -> None:
+    context = sample_context(Sample(first_name=""), "en", False)
+    assert ": Hi, " in renderer.sms("day_1", "en", context)
+    assert renderer.email("day_1", "en", context).text.startswith("Hi,\n")
+
+
+def test_html_escapes_clinic_values_but_text_keeps_them() -> None:
+    context = sample_context(Sample(clinic_name="Skin & Co <Downtown>"), "en", False)
+    email = renderer.email("day_1", "en", context)
+    assert "Skin &amp; Co &lt;Downtown&gt;" in email.html and "<Downtown>" not in email.html
+    assert "Skin & Co <Downtown>" in email.text
+
+
+def test_an_undefined_variable_is_an_error_not_a_blank(tmp_path: Path) -> None:
+    (tmp_path / "sms" / "en").mkdir(parents=True)
+    (tmp_path / "sms" / "en" / "day_1.txt").write_text("{{ clinic_nmae }}: hi")
+    with pytest.raises(UndefinedError):
+        Renderer(tmp_path).sms("day_1", "en", {"clinic_name": "X"})
+
+
+def test_a_regional_locale_uses_its_language_and_an_unknown_one_english() -> None:
+    assert "Hola" in renderer.sms("day_1", "es-MX", sample_context(SAMPLE, "es-MX", False))
+    assert ": Hi " in renderer.sms("day_1", "fr", sample_context(SAMPLE, "fr", False))
+
+
+def test_session_times_are_in_the_patients_zone_and_language() -> None:
+    session = datetime(2026, 3, 30, 8, 0, tzinfo=UTC)  # after Madrid's spring DST change
+    clinic = Clinic(id="c", name="C")
+    treatment = Treatment(clinic_id="c", patient_id=1, external_id="t", ended_at=session,
+                          next_session_at=session)  # fmt: skip
+    spanish = Patient(id=1, clinic_id="c", external_id="p", timezone="Europe/Madrid", locale="es")
+    english = Patient(id=1, clinic_id="c", external_id="p", timezone="America/New_York")
+    es = context_for(spanish, clinic, treatment, "http://x", False, b"k")
+    en = context_for(english, clinic, treatment, "http://x", False, b"k")
+    assert es["session_at"] == "lunes, 30 de marzo de 2026, 10:00"
+    assert es["session_at_short"] == "lun, 30 mar, 10:00"
+    assert en["session_at"] == "Monday, March 30, 2026, 4:00 AM"
+    assert en["session_at_short"] == "Mon, Mar 30, 4:00 AM"
+
+
+@pytest.mark.parametrize(
+    "text, encoding, segments",
+    [
+        ("a" * 160, "GSM-7", 1),
+        ("a" * 161, "GSM-7", 2),
+        ("a" * 306, "GSM-7", 2),
+        ("a" * 307, "GSM-7", 3),
+        ("€" * 80, "GSM-7", 1),  # extension characters cost two units
+        ("€" * 81, "GSM-7", 2),
+        ("é¿¡ñü" * 32, "GSM-7", 1),  # these Spanish letters are in the GSM-7 basic set
+        ("á" * 70, "UCS-2", 1),
+        ("á" * 71, "UCS-2", 2),
+        ("á" * 134, "UCS-2", 2),
+        ("á" * 135, "UCS-2", 3),
+        ("🙂" * 35, "UCS-2", 1),  # an emoji is two UTF-16 units
+        ("🙂" * 36, "UCS-2", 2),
+        ("a" * 152 + "€" + "a" * 152, "GSM-7", 3),  # an escape pair is never split
+        ("a" * 66 + "🙂" + "a" * 66, "UCS-2", 3),  # nor is a surrogate pair
+    ],
+)
+def test_segments_follow_the_real_gsm7_and_ucs2_rules(text, encoding, segments) -> None:
+    size = sms_size(text)
+    assert (size.encoding, size.segments) == (encoding, segments)
+
+
+def test_the_rules_catch_what_a_careless_edit_brings() -> None:
+    problems = sms_problems("Skin: your microneedling went well’ " + "x" * 300, "en", "Glow", True)
+    joined = " | ".join(problems)
+    for expected in ("curly quotes", "segments", "clinic's name", "Reply STOP", "microneedling"):
+        assert expected in joined
+
+
+runner = CliRunner()
+
+
+def test_lint_passes_on_the_shipped_templates() -> None:
+    result = runner.invoke(app, ["templates", "lint"])
+    assert result.exit_code == 0, result.output
+    assert "all 40 templates pass" in result.output
+
+
+def test_lint_fails_on_a_deliberately_broken_template(tmp_path: Path) -> None:
+    edited = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, edited)
+    day_3 = edited / "sms" / "es" / "day_3.txt"
+    day_3.write_text(day_3.read_text().replace("Sigue", "Tras el microneedling sigue"))
+    (edited / "email" / "en" / "day_7.txt").write_text("Hi {{ frist_name }}")
+    (edited / "sms" / "en" / "day_14.txt").unlink()
+    result = runner.invoke(app, ["templates", "lint", "--templates", str(edited)])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "microneedling" in output and "frist_name" in output and "missing" in output
+    assert "3 of 40 templates break a rule" in output

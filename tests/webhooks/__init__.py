@@ -1,0 +1,1 @@
+"""Clinic and Twilio webhook tests."""
