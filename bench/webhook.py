@@ -1,0 +1,132 @@
+"""Signed treatment.completed events against uvicorn (2 workers) on PostgreSQL, 32 at a time."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from bench.common import REDIS_URL, Database, save
+from bench.loadgen import fire, post_request
+from bench.processes import (
+    BIN,
+    postgres_cpu_seconds,
+    service_env,
+    start,
+    stop,
+    tree_cpu_seconds,
+)
+from reminders.clinics import create_clinic
+from reminders.db import session_scope
+from reminders.webhook_sender import event_body, signed_headers
+
+PORT, CONCURRENCY, WARMUP = 18_766, 32, 200
+PATH = "/v1/clinics/bench/events"
+
+
+def event(n: int) -> dict[str, object]:
+    ended = datetime.now(UTC) - timedelta(hours=1)
+    return {
+        "patient": {
+            "external_id": f"p-{n}",
+            "first_name": "Ana",
+            "phone": f"+1212{2_000_000 + n:07d}",
+            "email": f"p{n}@example.com",
+            "timezone": "America/New_York",
+            "locale": "en",
+            "consent": {"sms": True, "email": True},
+        },
+        "treatment": {
+            "external_id": f"t-{n}",
+            "ended_at": ended.isoformat(),
+            "area": "face",
+            "needle_depth_mm": 1.0,
+            "session_number": 1,
+            "sessions_planned": 3,
+        },
+    }
+
+
+def signed_requests(secret: str, count: int, offset: int) -> list[bytes]:
+    """Whole signed requests, built before the clock starts (a clinic signs on its own CPU)."""
+    requests = []
+    for n in range(offset, offset + count):
+        body = event_body("treatment.completed", event(n))
+        headers = signed_headers(secret, body)
+        requests.append(post_request(f"127.0.0.1:{PORT}", PATH, body, headers))
+    return requests
+
+
+def wait_up(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("api did not start")
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=4_000)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
+    with Database() as database:
+        with session_scope(database.engine) as session:
+            _clinic, secret = create_clinic(session, "bench", "Bench Clinic", window="08:00-20:00")
+        env = service_env(database.url, REDIS_URL, f"bw{uuid.uuid4().hex[:6]}:")
+        api = start(
+            [str(BIN / "reminders"), "api", "--port", str(PORT), "--workers", "2"],
+            env,
+            workdir / "api.log",
+        )
+        try:
+            base = f"http://127.0.0.1:{PORT}"
+            wait_up(base)
+            fire("127.0.0.1", PORT, signed_requests(secret, WARMUP, 5_000_000), CONCURRENCY)
+            batch = signed_requests(secret, args.requests, 0)
+            api_before, pg_before = tree_cpu_seconds(api.pid), postgres_cpu_seconds()
+            started = time.perf_counter()
+            latencies = sorted(fire("127.0.0.1", PORT, batch, CONCURRENCY))
+            elapsed = time.perf_counter() - started
+            api_cpu = tree_cpu_seconds(api.pid) - api_before
+            pg_cpu = postgres_cpu_seconds() - pg_before
+        finally:
+            stop(api)
+    rps = len(latencies) / elapsed
+    p50, p99 = statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000
+    save(
+        "webhook",
+        {
+            "requests": len(latencies),
+            "concurrency": CONCURRENCY,
+            "uvicorn_workers": 2,
+            "requests_per_second": round(rps, 1),
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(p99, 1),
+            # Where the two cores went, per request: the API processes and PostgreSQL.
+            "cpu_ms_per_request": {
+                "api": round(api_cpu * 1000 / len(latencies), 2),
+                "postgresql": round(pg_cpu * 1000 / len(latencies), 2),
+            },
+            "targets": {"requests_per_second_at_least": 300, "p99_ms_under": 150},
+        },
+        f"{rps:.0f} signed treatment.completed events/s at concurrency {CONCURRENCY}, "
+        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; CPU per request: API "
+        f"{api_cpu * 1000 / len(latencies):.1f} ms, PostgreSQL {pg_cpu * 1000 / len(latencies):.1f}"
+        " ms (targets: >= 300/s, p99 < 150 ms)",
+    )
+
+
+if __name__ == "__main__":
+    main()
