@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import BIN, ServiceProcess, service_env
+from tests.harness import BIN, ServiceProcess, descendants, service_env
 
 
 def free_port() -> int:
@@ -60,7 +60,19 @@ def test_api_serves_health_and_readiness_after_db_upgrade(
         api.stop()
 
 
-def test_make_up_on_embedded_defaults_shows_the_first_prompt_and_stops_on_ctrl_c(
+def celery_worker_below(pid: int) -> int:
+    """The pid of the Celery worker's main process among pid's children."""
+    for child in sorted(descendants(pid)):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"worker" in argv and os.getpgid(child) == child:
+            return child
+    raise AssertionError(f"no celery worker below {pid}")
+
+
+def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_prompt_and_stops(
     tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
@@ -77,6 +89,12 @@ def test_make_up_on_embedded_defaults_shows_the_first_prompt_and_stops_on_ctrl_c
         )
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", up)
+        # A worker that dies (OOM, a broker bug) is restarted, and the restarted one sends.
+        os.killpg(celery_worker_below(up.pid), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while "worker exited with -9; restarting it" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
         enrolled = subprocess.run(
             [str(BIN / "reminders"), "enroll", "--first-name", "Ana"],
             env=env,
