@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -18,6 +19,10 @@ from reminders.models import CLINICS, MESSAGES, PATIENTS, TREATMENTS
 from tests.fakes.twilio_remote import RemoteFakeTwilio
 from tests.harness import ServiceProcess, celery_beat_argv, celery_worker_argv, service_env
 
+# Lines a healthy worker or beat prints every tick; a failure digest leaves them out.
+ROUTINE = re.compile(
+    r"Task reminders\.\w+\[[0-9a-f-]+\] (received|succeeded)|Sending due task|alembic"
+)
 SETTLED = ("sent", "delivered", "failed", "dead", "skipped", "cancelled")
 # Short leases and intervals so recovery happens within a test's minute.
 CHAOS_SETTINGS = {
@@ -131,11 +136,32 @@ class Crew:
 
     worker: ServiceProcess
     beats: list[ServiceProcess]
+    restarts: int = 0
+
+    def revive(self) -> None:
+        """Restart what exited, as compose's `restart: unless-stopped` and `make up` do."""
+        # Celery 5.7's worker can exit on a Redis restart (kombu closes the lost connection
+        # twice); production restarts it, so the tests do too and count it.
+        if self.worker.process is not None and self.worker.process.poll() is not None:
+            self.worker.start(ready_text="ready.", timeout=90)
+            self.restarts += 1
+        for beat in self.beats:
+            if beat.process is not None and beat.process.poll() is not None:
+                beat.start()
+                self.restarts += 1
 
     def stop(self) -> None:
         for beat in self.beats:
             beat.stop()
         self.worker.stop()
+
+    def digest(self, lines: int = 40) -> str:
+        """The last lines each process logged, without routine task chatter."""
+        parts = []
+        for process in [self.worker, *self.beats]:
+            kept = [line for line in process.output().splitlines() if not ROUTINE.search(line)]
+            parts.append(f"--- {process.log.name}\n" + "\n".join(kept[-lines:]))
+        return "\n".join(parts)
 
 
 def crew_env(
@@ -174,15 +200,19 @@ def statuses(engine: Engine) -> Counter[str]:
         return Counter({status: int(n) for status, n in rows})
 
 
-def wait_settled(engine: Engine, timeout: float = 180) -> Counter[str]:
-    """Until every row is final (or sent); fail with the counts if that never happens."""
+def wait_settled(engine: Engine, crew: Crew, timeout: float = 180) -> Counter[str]:
+    """Until every row is final (or sent); fail with the counts and logs if that never happens."""
     deadline = time.monotonic() + timeout
     while True:
+        crew.revive()
         counts = statuses(engine)
         if set(counts) <= set(SETTLED):
             return counts
         if time.monotonic() > deadline:
-            raise AssertionError(f"not settled after {timeout}s: {dict(counts)}")
+            raise AssertionError(
+                f"not settled after {timeout}s: {dict(counts)}, "
+                f"{crew.restarts} restarts\n{crew.digest()}"
+            )
         time.sleep(0.5)
 
 

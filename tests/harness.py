@@ -168,7 +168,8 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_text: str | None = None, timeout: float = 60) -> ServiceProcess:
-        """Start, and wait for `ready_text` in the log when given."""
+        """Start, and wait for `ready_text` in what this start adds to the log when given."""
+        since = len(self.output())
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
             self.argv,
@@ -179,13 +180,13 @@ class ServiceProcess:
             start_new_session=True,
         )
         if ready_text:
-            self.wait_for(ready_text, timeout)
+            self.wait_for(ready_text, timeout, since)
         return self
 
-    def wait_for(self, text: str, timeout: float) -> None:
-        """Block until the log contains text; fail with the log tail if it never does."""
+    def wait_for(self, text: str, timeout: float, since: int = 0) -> None:
+        """Block until the log (from offset `since`) contains text; fail with its tail if never."""
         deadline = time.monotonic() + timeout
-        while text not in self.output():
+        while text not in self.output()[since:]:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"{self.argv[:3]} exited early:\n{self.output()[-3000:]}")
             if time.monotonic() > deadline:

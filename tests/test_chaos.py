@@ -67,7 +67,7 @@ def run_to_the_end(
     """Run a worker and beats until every row is settled; return the verdict's counts."""
     crew = start_crew(env, workdir, beats=beats)
     try:
-        wait_settled(engine, timeout=timeout)
+        wait_settled(engine, crew, timeout=timeout)
     finally:
         crew.stop()
     return verdict(name, engine, fake)
@@ -104,7 +104,7 @@ def test_sigkilled_workers_lose_nothing_and_send_nothing_twice(
                 if pool:
                     os.kill(rng.choice(pool), signal.SIGKILL)
             kills += 1
-        wait_settled(engine)
+        wait_settled(engine, crew)
     finally:
         crew.stop()
     figures = verdict(f"SIGKILL x{kills}", engine, fake)
@@ -129,11 +129,11 @@ def test_a_redis_restart_mid_burst_loses_and_duplicates_nothing(
         broker.stop()  # nothing persisted: queued and unacked tasks are gone
         time.sleep(2)
         broker.start()
-        wait_settled(engine, timeout=240)
+        wait_settled(engine, crew, timeout=240)
     finally:
         crew.stop()
         broker.close()
-    figures = verdict("Redis restart", engine, fake)
+    figures = verdict(f"Redis restart (worker restarts: {crew.restarts})", engine, fake)
     assert_exactly_once(figures)
     assert figures["sent"] == BURST
 
@@ -192,7 +192,7 @@ def test_no_sms_reaches_a_patient_after_their_stop_is_recorded(
         wait_until_sent(engine, BURST // 5)
         in_flight = record_stop(engine, phone)
         accepted_at_stop = fake.sends_to(phone)
-        wait_settled(engine)
+        wait_settled(engine, crew)
     finally:
         crew.stop()
     after = fake.sends_to(phone) - accepted_at_stop
