@@ -30,8 +30,6 @@ STOP_GRACE_SECONDS = 20
 class Child(Protocol):
     """The part of subprocess.Popen the supervisor uses."""
 
-    returncode: int | None
-
     def poll(self) -> int | None: ...
 
     def send_signal(self, sig: int) -> None: ...

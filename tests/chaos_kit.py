@@ -182,13 +182,12 @@ def start_crew(env: dict[str, str], workdir: Path, beats: int = 1) -> Crew:
     return Crew(worker, running)
 
 
-def restart_worker(crew: Crew, workdir: Path) -> None:
+def restart_worker(crew: Crew) -> None:
     """SIGKILL the whole worker (main process and pool), then start a fresh one."""
     process = crew.worker.process
     assert process is not None
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    crew.worker = ServiceProcess(crew.worker.argv, crew.worker.env, workdir / "worker.log")
     crew.worker.start(ready_text="ready.", timeout=90)
 
 

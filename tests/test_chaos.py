@@ -98,7 +98,7 @@ def test_sigkilled_workers_lose_nothing_and_send_nothing_twice(
             worker = crew.worker.process
             assert worker is not None
             if kills % 4 == 3:
-                restart_worker(crew, tmp_path)
+                restart_worker(crew)
             else:
                 pool = sorted(descendants(worker.pid))
                 if pool:

@@ -50,10 +50,16 @@ def supervise(
     return Supervisor(commands, spawn, policy, clock, said.append), spawned, clock, said
 
 
+def exit_(supervisor: Supervisor, name: str, code: int) -> None:
+    """Make the named service's current process exit with `code`."""
+    child = supervisor.children[name]
+    assert isinstance(child, FakeChild)
+    child.returncode = code
+
+
 def test_a_service_that_exits_is_restarted_with_the_same_command() -> None:
     supervisor, spawned, clock, said = supervise()
-    worker = supervisor.children["worker"]
-    worker.returncode = 1
+    exit_(supervisor, "worker", 1)
     clock.now = 10
 
     assert supervisor.check()
@@ -77,7 +83,7 @@ def test_a_service_in_a_crash_loop_stops_everything() -> None:
     verdicts = []
     for second in range(3):
         clock.now = float(second)
-        supervisor.children["beat"].returncode = 2
+        exit_(supervisor, "beat", 2)
         verdicts.append(supervisor.check())
 
     assert verdicts == [True, True, False]
@@ -88,7 +94,7 @@ def test_exits_spread_beyond_the_window_are_restarted_every_time() -> None:
     supervisor, spawned, clock, _said = supervise(RestartPolicy(limit=2, window_seconds=60))
     for minute in range(5):
         clock.now = minute * 61.0
-        supervisor.children["worker"].returncode = 1
+        exit_(supervisor, "worker", 1)
         assert supervisor.check()
 
     assert len(spawned) == 2 + 5
