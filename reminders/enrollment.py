@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -73,17 +73,8 @@ class TreatmentOwnerError(ValueError):
 
 
 def upsert_patient(session: Session, clinic: Clinic, data: PatientInput, now: datetime) -> Patient:
-    """Create the patient or update their details in place, in one statement.
-
-    A number that texted STOP stays opted out, whichever patient record it was under.
-    """
-    values = {
-        **vars(data),
-        "clinic_id": clinic.id,
-        "created_at": now,
-        "updated_at": now,
-        STOPPED_PHONE: data.phone,
-    }
+    """Create the patient or update their details in place, in one statement."""
+    values = {**vars(data), "clinic_id": clinic.id, "created_at": now, "updated_at": now}
     patient = upsert(session, Patient, values)
     assert patient is not None
     return patient
@@ -108,9 +99,6 @@ def upsert_treatment(
 
 # On a conflict these keep their stored value: identity, ownership and creation time.
 KEPT = frozenset({"id", "clinic_id", "external_id", "patient_id", "created_at"})
-# The bind naming the phone whose earlier STOP the patient upsert inherits. A column's own
-# name is reserved for its VALUES entry, hence a second name for the same number.
-STOPPED_PHONE = "stopped_phone"
 
 
 def upsert(session: Session, model: type[Row], values: dict[str, Any]) -> Row | None:
@@ -130,31 +118,13 @@ def upsert_statement(dialect_name: str, model: type[Row], names: tuple[str, ...]
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = model.__table__  # type: ignore[attr-defined]
     statement = dialect.insert(model)
-    columns = [name for name in names if name != STOPPED_PHONE]
-    changes: dict[str, Any] = {
-        name: statement.excluded[name] for name in columns if name not in KEPT
-    }
-    if STOPPED_PHONE in names:
-        statement = statement.values(sms_opted_out_at=earliest_stop(table))
-        changes["sms_opted_out_at"] = func.coalesce(
-            table.c.sms_opted_out_at, statement.excluded.sms_opted_out_at
-        )
+    changes = {name: statement.excluded[name] for name in names if name not in KEPT}
     owner = table.c.patient_id == statement.excluded.patient_id if model is Treatment else None
     upsert = statement.on_conflict_do_update(
         index_elements=["clinic_id", "external_id"], set_=changes, where=owner
     ).returning(*table.columns)
     # Loaded like a SELECT: cheaper than the ORM's bulk INSERT path for a returned row.
     return select(model).from_statement(upsert)
-
-
-def earliest_stop(table: Table) -> Any:
-    """The earliest SMS opt-out recorded for the phone bound as STOPPED_PHONE, or NULL."""
-    other = table.alias("stopped")
-    return (
-        select(func.min(other.c.sms_opted_out_at))
-        .where(other.c.phone == bindparam(STOPPED_PHONE), other.c.sms_opted_out_at.is_not(None))
-        .scalar_subquery()
-    )
 
 
 def enroll(
