@@ -31,9 +31,15 @@ _SIGN_RES = {
     sign: re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)
     for sign, pattern in WARNING_PATTERNS.items()
 }
-# A negation shortly before the sign ("no fever", "sin dolor", "not bleeding") is no alarm.
+# A negation shortly before the sign, in the same clause ("no fever", "sin dolor", "no fever
+# or swelling") is no alarm. Punctuation or a verb in between ends it: "No, the pain is worse"
+# and "not sure, is swelling normal?" must alert. When unsure, alert: a missed sign is worse.
+_NO_CLAUSE_END = r"[^\w,.;:!?¿¡]"
 _NEGATION = re.compile(
-    r"\b(?:no|not|without|never|none|sin|nada\s+de|ni)\b(?:\W+\w+){0,2}\W*$", re.IGNORECASE
+    r"\b(?:no|not|without|never|none|sin|nada\s+de|ni)\b"
+    rf"(?:{_NO_CLAUSE_END}+(?!(?:is|are|was|were|but|pero|es|est[aá]|estoy)\b)\w+){{0,2}}"
+    rf"{_NO_CLAUSE_END}*$",
+    re.IGNORECASE,
 )
 
 

@@ -61,6 +61,11 @@ def test_a_keyword_inside_a_sentence_is_a_plain_reply(body: str) -> None:
         ("tengo fiebre y mucho dolor", ("pain", "fever")),
         ("me salió un sarpullido y está hinchada", ("swelling", "rash")),
         ("está sangrando", ("bleeding",)),
+        ("No, the pain is worse", ("pain",)),
+        ("not sure, is swelling normal?", ("swelling",)),
+        ("not sure is swelling normal", ("swelling",)),
+        ("no better. fever is worse", ("fever",)),
+        ("no, me duele mucho", ("pain",)),
     ],
 )
 def test_warning_signs_in_english_and_spanish(body: str, signs: tuple[str, ...]) -> None:
@@ -75,6 +80,8 @@ def test_warning_signs_in_english_and_spanish(body: str, signs: tuple[str, ...])
         "no fever or swelling",
         "sin dolor, todo bien",
         "not bleeding",
+        "no real pain",
+        "no more bleeding",
         "I love the spa",
         "repaint",
         "pushing through",
