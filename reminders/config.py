@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     def _strip(cls, value: str) -> str:
         return value.strip()
 
+    @model_validator(mode="after")
+    def _whole_twilio_or_none(self) -> Settings:
+        # Half a Twilio configuration must not quietly fall back to the console channel:
+        # every SMS would be recorded as sent and reach nobody.
+        missing = twilio_gaps(self)
+        if missing:
+            raise ValueError("Twilio is partly configured; also set " + " and ".join(missing))
+        return self
+
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or a SQLite file under var_dir."""
@@ -76,6 +85,32 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid) and has_auth and has_sender
 
 
+def twilio_gaps(settings: Settings) -> list[str]:
+    """What a started Twilio configuration still lacks (nothing when it is whole or absent)."""
+    given = [
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.twilio_api_key_sid,
+        settings.twilio_api_key_secret,
+        settings.twilio_from,
+        settings.twilio_messaging_service_sid,
+    ]
+    if not any(given):
+        return []
+    missing = []
+    if not settings.twilio_account_sid:
+        missing.append("REMINDERS_TWILIO_ACCOUNT_SID")
+    api_key = settings.twilio_api_key_sid and settings.twilio_api_key_secret
+    if not (settings.twilio_auth_token or api_key):
+        missing.append(
+            "REMINDERS_TWILIO_AUTH_TOKEN (or REMINDERS_TWILIO_API_KEY_SID with "
+            "REMINDERS_TWILIO_API_KEY_SECRET)"
+        )
+    if not (settings.twilio_from or settings.twilio_messaging_service_sid):
+        missing.append("REMINDERS_TWILIO_FROM (or REMINDERS_TWILIO_MESSAGING_SERVICE_SID)")
+    return missing
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning pydantic's error into one that names REMINDERS_<FIELD>."""
     try:
@@ -84,5 +119,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            problems.append(f"REMINDERS_{field.upper()}: {error['msg']}")
+            if field:
+                problems.append(f"REMINDERS_{field.upper()}: {error['msg']}")
+            else:  # a rule across fields: its message names the variables
+                problems.append(error["msg"].removeprefix("Value error, "))
         raise SettingsError("bad configuration: " + "; ".join(problems)) from None

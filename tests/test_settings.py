@@ -37,3 +37,26 @@ def test_the_command_refuses_to_start_on_a_bad_value(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "REMINDERS_MAX_ATTEMPTS" in result.stderr
+
+
+def test_half_a_twilio_configuration_stops_start_up_naming_what_is_missing() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(twilio_account_sid="AC123", twilio_auth_token="secret")
+    assert "REMINDERS_TWILIO_FROM" in str(refused.value)
+    assert "REMINDERS_TWILIO_ACCOUNT_SID" not in str(refused.value)
+
+
+def test_a_sender_without_credentials_stops_start_up() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(twilio_from="+15550100000")
+    assert "REMINDERS_TWILIO_ACCOUNT_SID" in str(refused.value)
+    assert "REMINDERS_TWILIO_AUTH_TOKEN" in str(refused.value)
+
+
+def test_a_whole_twilio_configuration_or_none_is_accepted() -> None:
+    whole = load_settings(
+        twilio_account_sid="AC123", twilio_api_key_sid="SK1", twilio_api_key_secret="s",
+        twilio_messaging_service_sid="MG1",
+    )  # fmt: skip
+    assert whole.twilio_configured
+    assert not load_settings().twilio_configured
