@@ -60,3 +60,4 @@ def test_a_whole_twilio_configuration_or_none_is_accepted() -> None:
     )  # fmt: skip
     assert whole.twilio_configured
     assert not load_settings().twilio_configured
+    assert not load_settings(twilio_auth_token="only-checks-signatures").twilio_configured
