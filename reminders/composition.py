@@ -38,7 +38,7 @@ def context_for(
         "clinic_phone": clinic.phone,
         "clinic_address": clinic.address,
         "clinic_email": clinic.email,
-        "booking_url": clinic.booking_url or base,
+        "booking_url": clinic.booking_url,
         "session_at": local_text(session, zone, locale),
         "session_at_short": local_text(session, zone, locale, short=True),
         "has_session": session is not None,

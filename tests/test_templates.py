@@ -50,6 +50,31 @@ def test_early_emails_carry_the_warning_signs_and_how_to_reach_the_clinic(key) -
         assert word in text and SAMPLE.clinic_phone in text
 
 
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(
+    "key", ["book_next_session", "book_next_session_again", "results_check_in"]
+)
+def test_a_clinic_without_a_booking_link_is_offered_by_phone(key, lang) -> None:
+    sample = Sample(booking_url="")
+    context = sample_context(sample, lang, first_sms=True)
+    sms = renderer.sms(key, lang, context)
+    email = renderer.email(key, lang, context)
+    assert sms_problems(sms, lang, sample.clinic_name, True) == [], sms
+    our_site = context["unsubscribe_url"].split("/v1/")[0]
+    for text in (sms, email.text, email.html):
+        assert sample.clinic_phone in text
+        assert our_site not in text.replace(context["unsubscribe_url"], ""), text
+    assert 'href=""' not in email.html
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", "without makeup"), ("es", "sin maquillaje")])
+def test_the_day_before_a_session_asks_the_patient_to_come_without_makeup(lang, words) -> None:
+    context = sample_context(SAMPLE, lang, first_sms=True)
+    email = renderer.email("session_day_before", lang, context)
+    for text in (renderer.sms("session_day_before", lang, context), email.text, email.html):
+        assert words in text
+
+
 def test_spanish_sms_templates_avoid_the_accents_gsm7_lacks() -> None:
     for path in (TEMPLATE_DIR / "sms" / "es").glob("*.txt"):
         assert not set(path.read_text()) & set("áíóúÁÍÓÚ"), path.name
