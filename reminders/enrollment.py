@@ -47,7 +47,7 @@ class PatientInput:
     timezone: str
     phone: str | None = None
     email: str | None = None
-    locale: str = "en"
+    locale: str | None = None  # None: the clinic's language for a new patient, else unchanged
     consent_sms: bool = False
     consent_email: bool = False
 
@@ -75,7 +75,10 @@ class TreatmentOwnerError(ValueError):
 def upsert_patient(session: Session, clinic: Clinic, data: PatientInput, now: datetime) -> Patient:
     """Create the patient or update their details in place, in one statement."""
     values = {**vars(data), "clinic_id": clinic.id, "created_at": now, "updated_at": now}
-    patient = upsert(session, Patient, values)
+    keep: frozenset[str] = frozenset()
+    if data.locale is None:  # not given: a known patient keeps theirs
+        values["locale"], keep = clinic.locale, frozenset({"locale"})
+    patient = upsert(session, Patient, values, keep)
     assert patient is not None
     return patient
 
@@ -101,24 +104,29 @@ def upsert_treatment(
 KEPT = frozenset({"id", "clinic_id", "external_id", "patient_id", "created_at"})
 
 
-def upsert(session: Session, model: type[Row], values: dict[str, Any]) -> Row | None:
-    """INSERT the row, or UPDATE the given fields of the one with its (clinic_id, external_id).
+def upsert(
+    session: Session, model: type[Row], values: dict[str, Any], keep: frozenset[str] = frozenset()
+) -> Row | None:
+    """INSERT the row, or UPDATE the given fields (but `keep`) of the one with its external id.
 
     One round trip instead of a SELECT, an INSERT and a reload. A treatment is only updated
     for the patient who owns it; otherwise nothing is written and the answer is None.
     """
-    statement = upsert_statement(session.get_bind().dialect.name, model, tuple(values))
+    dialect = session.get_bind().dialect.name
+    statement = upsert_statement(dialect, model, tuple(values), keep)
     options = {"populate_existing": True}
     return session.scalars(statement, values, execution_options=options).one_or_none()
 
 
 @functools.cache
-def upsert_statement(dialect_name: str, model: type[Row], names: tuple[str, ...]) -> Any:
+def upsert_statement(
+    dialect_name: str, model: type[Row], names: tuple[str, ...], keep: frozenset[str]
+) -> Any:
     """The upsert setting `names`, built once per dialect and field list, not per event."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     table = model.__table__  # type: ignore[attr-defined]
     statement = dialect.insert(model)
-    changes = {name: statement.excluded[name] for name in names if name not in KEPT}
+    changes = {name: statement.excluded[name] for name in names if name not in KEPT | keep}
     owner = table.c.patient_id == statement.excluded.patient_id if model is Treatment else None
     upsert = statement.on_conflict_do_update(
         index_elements=["clinic_id", "external_id"], set_=changes, where=owner

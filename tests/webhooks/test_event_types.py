@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from reminders.models import CLINICS
 from tests.webhooks.conftest import Hooks, treatment_completed
 
 
@@ -138,3 +141,24 @@ def test_a_treatment_id_cannot_move_to_another_patient(hooks: Hooks) -> None:
     )
     assert response.status_code == 422
     assert hooks.counts() == before
+
+
+def without_locale(**extra: object) -> dict:
+    data = treatment_completed(**extra)
+    del data["patient"]["locale"]
+    return data
+
+
+def test_a_known_patient_keeps_their_language_when_an_event_leaves_it_out(hooks: Hooks) -> None:
+    enroll(hooks)
+    response = hooks.post_event("treatment.completed", without_locale(treatment="t-2"))
+    assert response.status_code == 202, response.text
+    assert hooks.patient().locale == "es"
+
+
+def test_a_new_patient_without_a_language_gets_the_clinics(hooks: Hooks) -> None:
+    with hooks.engine.begin() as connection:
+        connection.execute(sa.update(CLINICS).values(locale="es"))
+    response = hooks.post_event("treatment.completed", without_locale())
+    assert response.status_code == 202, response.text
+    assert hooks.patient().locale == "es"
