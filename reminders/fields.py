@@ -41,6 +41,9 @@ def text(value: Any, field: str, problems: Problems, max_length: int, required: 
     if len(value.strip()) > max_length:
         problems.add(field, f"must be at most {max_length} characters")
         return None
+    if "\x00" in value:  # PostgreSQL cannot store it: refuse with a 422, not a 500
+        problems.add(field, "must not contain NUL characters")
+        return None
     return value.strip()
 
 

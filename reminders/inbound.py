@@ -82,7 +82,7 @@ def store(
         clinic_id=patient.clinic_id if patient else None,
         patient_id=patient.id if patient else None,
         from_number=text.from_number[:32],
-        body=text.body[:1600],
+        body=text.body.replace("\x00", "")[:1600],  # PostgreSQL cannot store NUL
         kind=kind,
         provider_id=text.provider_id or None,
         received_at=now,

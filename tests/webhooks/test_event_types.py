@@ -162,3 +162,9 @@ def test_a_new_patient_without_a_language_gets_the_clinics(hooks: Hooks) -> None
     response = hooks.post_event("treatment.completed", without_locale())
     assert response.status_code == 202, response.text
     assert hooks.patient().locale == "es"
+
+
+def test_a_nul_character_is_refused_with_422_on_every_database(hooks: Hooks) -> None:
+    response = hooks.post_event("treatment.completed", treatment_completed(patient="p\x00"))
+    assert response.status_code == 422, response.text
+    assert response.json()["problems"][0]["field"] == "data.patient.external_id"

@@ -153,3 +153,9 @@ def test_a_patient_who_texted_stop_stays_opted_out_when_the_clinic_sends_them_ag
     enroll(hooks, "p-1", "t-2")
     assert hooks.patient("p-1").sms_opted_out_at is not None
     assert "pending" not in sms_statuses(hooks, "p-1")
+
+
+def test_a_nul_character_in_an_inbound_text_is_dropped_not_a_500(hooks: Hooks) -> None:
+    enroll(hooks)
+    text(hooks, "thanks\x00!", sid="SMnul")
+    assert [reply.body for reply in replies(hooks)] == ["thanks!"]

@@ -28,6 +28,7 @@ BAD_FIELDS = [
     ("patient__timezone", None, "data.patient.timezone"),
     ("patient__locale", "fr", "data.patient.locale"),
     ("patient__first_name", "", "data.patient.first_name"),
+    ("patient__first_name", "Ana\x00", "data.patient.first_name"),
     ("patient__external_id", "", "data.patient.external_id"),
     ("patient__external_id", "x" * 129, "data.patient.external_id"),
     ("patient__consent", "yes", "data.patient.consent"),
