@@ -29,11 +29,13 @@ from reminders.outbox import (
     sms_history,
     start_sending,
 )
-from reminders.ratelimit import Limiter, Unlimited
+from reminders.ratelimit import Grant, Limiter, LimiterUnavailableError, Unlimited
 from reminders.rendering import Renderer
 from reminders.sendcheck import Skip, recheck
 
 log = logging.getLogger(__name__)
+# With Redis down, throttled rows retry this soon: the outage is usually short.
+LIMITER_DOWN_RETRY_SECONDS = 5.0
 Clock = Callable[[], datetime]
 Row = tuple[Message, Patient, Clinic, Treatment]
 
@@ -211,7 +213,14 @@ class Deliverer:
         waiting: list[RowOutcome] = []
         for channel in sorted({a.row[0].channel for a in ready}):
             group = [a for a in ready if a.row[0].channel == channel]
-            grant = self.limiter.acquire(self.senders.get(channel, channel), len(group))
+            reason = "rate limited; waiting for a send slot"
+            try:
+                grant = self.limiter.acquire(self.senders.get(channel, channel), len(group))
+            except LimiterUnavailableError:
+                # Without the shared limiter nothing is sent, but the rows go straight back to
+                # pending rather than sit in `sending` until the sweeper calls them unknown.
+                grant = Grant(0, LIMITER_DOWN_RETRY_SECONDS)
+                reason = "rate limiter unavailable (Redis); waiting"
             allowed.extend(group[: grant.granted])
             later = now + timedelta(seconds=max(grant.retry_after, 0.05))
             for attempt in group[grant.granted :]:
@@ -222,7 +231,7 @@ class Deliverer:
                         message.id,
                         lc.PENDING,
                         message.attempts - 1,
-                        reason="rate limited; waiting for a send slot",
+                        reason=reason,
                         next_attempt_at=later,
                     )
                 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import redis
+
 # Redis' own clock keeps every worker on one timeline; the script grants up to `want` tokens
 # at once so a batch costs one round trip.
 GCRA = """
@@ -26,6 +28,10 @@ local wait = new_tat + interval - burst * interval - now
 if wait < 0 then wait = 0 end
 return {granted, tostring(wait)}
 """
+
+
+class LimiterUnavailableError(Exception):
+    """The shared limiter cannot be asked (Redis is down): nothing may be sent now."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,10 @@ class RedisRateLimiter:
         if want <= 0:
             return Grant(0, 0.0)
         key = f"{self._prefix}ratelimit:{sender}"
-        granted, wait = self._script(keys=[key], args=[self._interval, self._burst, want])
+        try:
+            granted, wait = self._script(keys=[key], args=[self._interval, self._burst, want])
+        except redis.RedisError as exc:
+            raise LimiterUnavailableError(f"rate limiter unavailable: {exc}") from exc
         return Grant(int(granted), float(wait))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from reminders.channels.base import SendError
 from reminders.delivery import RetryPolicy
 from reminders.models import CLINICS, MESSAGES, PATIENTS, TREATMENTS
-from reminders.ratelimit import Grant
+from reminders.ratelimit import Grant, LimiterUnavailableError
 from tests.fakes.channels import ScriptedChannel
 from tests.outbox_helpers import deliverer, due_rows, row
 
@@ -147,6 +147,24 @@ def test_throttled_messages_wait_as_pending_without_counting_an_attempt(engine: 
     assert statuses == ["pending", "pending", "sent", "sent"]
     assert limiter.asked == [("+15550009999", 4)]
     assert all(row(engine, i).attempts == 0 for i in ids if row(engine, i).status == "pending")
+
+
+class DownLimiter:
+    def acquire(self, sender: str, want: int) -> Grant:
+        raise LimiterUnavailableError("rate limiter unavailable: connection refused")
+
+
+def test_with_the_limiter_down_rows_go_back_to_pending_unsent_and_uncounted(
+    engine: Engine,
+) -> None:
+    ids = due_rows(engine, count=2)
+    channel = ScriptedChannel("sms")
+    deliverer(engine, channel, limiter=DownLimiter()).deliver(ids, "w")
+    assert channel.sent == []
+    for message_id in ids:
+        stored = row(engine, message_id)
+        assert (stored.status, stored.attempts) == ("pending", 0)
+        assert stored.reason == "rate limiter unavailable (Redis); waiting"
 
 
 def test_only_the_first_sms_to_a_patient_carries_the_stop_wording(engine: Engine) -> None:

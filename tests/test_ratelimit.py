@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
-from reminders.ratelimit import RedisRateLimiter
+from reminders.ratelimit import LimiterUnavailableError, RedisRateLimiter
 
 
 def test_a_sender_gets_at_most_one_second_of_sends_at_once_then_waits(
@@ -30,3 +31,10 @@ def test_senders_do_not_share_a_budget(redis_url: str, key_prefix: str) -> None:
     limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), per_second=2, prefix=key_prefix)
     assert limiter.acquire("sender-a", 2).granted == 2
     assert limiter.acquire("sender-b", 2).granted == 2
+
+
+def test_an_unreachable_redis_is_one_clear_error() -> None:
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    limiter = RedisRateLimiter(dead, per_second=10)
+    with pytest.raises(LimiterUnavailableError, match="rate limiter unavailable"):
+        limiter.acquire("+15550001111", 1)

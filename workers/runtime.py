@@ -52,8 +52,8 @@ def runtime() -> Runtime:
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
-    # Short timeouts: a Redis hiccup must not stall a send (metrics are dropped, and the rate
-    # limiter's error fails the batch back to the lease, which recovers it).
+    # Short timeouts: a Redis hiccup must not stall a send (metrics are dropped, and rows the
+    # rate limiter cannot ration go back to pending unsent).
     redis_client = redis.Redis.from_url(
         resolve_redis_url(settings.redis_url, settings.var_dir),
         socket_timeout=2,
