@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -85,7 +85,10 @@ def enroll(
     """Enroll a demo patient whose treatment ended just now, and show their plan."""
     from reminders.demo import enroll_demo
 
-    ZoneInfo(tz)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--tz") from None
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)

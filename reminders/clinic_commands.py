@@ -36,10 +36,14 @@ Email = Annotated[str | None, typer.Option(help="Where warning-sign alerts go.")
 Booking = Annotated[str | None, typer.Option("--booking-url", help="Booking page URL.")]
 Region = Annotated[str | None, typer.Option("--region", help="Region for national numbers (US).")]
 Window = Annotated[str | None, typer.Option(help="Local sending window, e.g. 08:00-20:00.")]
-Locale = Annotated[str | None, typer.Option(help="Default language: en or es.")]
+Locale = Annotated[
+    str | None, typer.Option(help="Language of new patients whose events name none: en or es.")
+]
 Overrides = Annotated[
     str | None,
-    typer.Option("--protocol-overrides", help='JSON or @file.json: {"day_1": {"at": "09:00"}}.'),
+    typer.Option(
+        "--protocol-overrides", help='JSON or @file.json: {"steps": {"day_1": {"at": "09:00"}}}.'
+    ),
 ]
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class SettingsError(Exception):
@@ -60,6 +62,25 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value:
+            try:
+                make_url(value)
+            except ArgumentError:
+                raise ValueError(
+                    "not a database URL (postgresql+psycopg://user@host/db or sqlite:///file)"
+                ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and value.split("://")[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("not a Redis URL (redis://host:6379/0, rediss:// or unix://)")
+        return value
 
     @model_validator(mode="after")
     def _whole_twilio_or_none(self) -> Settings:

@@ -137,3 +137,10 @@ def test_import_refuses_a_file_with_unknown_columns_before_writing(
     result = reminders(env, "import", str(csv_file), "--clinic", "glow")
     assert result.returncode == 2
     assert "shoe_size" in result.stderr and "timezone" in result.stderr
+
+
+def test_enroll_refuses_an_unknown_time_zone_in_one_line(env: dict[str, str]) -> None:
+    result = reminders(env, "enroll", "--tz", "Mars/Olympus")
+    assert result.returncode == 2
+    assert "'Mars/Olympus' is not an IANA time zone" in result.stderr
+    assert "Traceback" not in result.stderr

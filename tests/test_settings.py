@@ -61,3 +61,13 @@ def test_a_whole_twilio_configuration_or_none_is_accepted() -> None:
     assert whole.twilio_configured
     assert not load_settings().twilio_configured
     assert not load_settings(twilio_auth_token="only-checks-signatures").twilio_configured
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("REMINDERS_DATABASE_URL", "postgres-on-the-box"), ("REMINDERS_REDIS_URL", "localhost:6379")],
+)
+def test_a_url_that_cannot_be_used_names_its_variable(monkeypatch, name, value) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
