@@ -190,12 +190,14 @@ def test_no_sms_reaches_a_patient_after_their_stop_is_recorded(
     crew = start_crew(crew_env(database_url, redis_url, key_prefix, tmp_path, fake), tmp_path)
     try:
         wait_until_sent(engine, BURST // 5)
-        in_flight = record_stop(engine, phone)
-        accepted_at_stop = fake.sends_to(phone)
+        in_flight, stopped_at = record_stop(engine, phone)
         wait_settled(engine, crew)
     finally:
         crew.stop()
-    after = fake.sends_to(phone) - accepted_at_stop
+    # By the fake's own acceptance times: a send accepted while this test read a count would
+    # otherwise pass as "before".
+    after = fake.sends_to_after(phone, stopped_at)
+    accepted_at_stop = fake.sends_to(phone) - after
     figures = verdict("STOP mid-burst", engine, fake)
     print(f"[chaos] STOP: {accepted_at_stop} accepted before, {after} after, {in_flight} in flight")
     assert_exactly_once(figures)
@@ -206,8 +208,11 @@ def test_no_sms_reaches_a_patient_after_their_stop_is_recorded(
     assert accepted_at_stop < 20, "the STOP came too late to test anything"
 
 
-def record_stop(engine: Engine, phone: str) -> int:
-    """A STOP from this number, as the inbound webhook applies it; return its rows mid-send."""
+def record_stop(engine: Engine, phone: str) -> tuple[int, float]:
+    """A STOP from this number, as the inbound webhook applies it.
+
+    Returns its rows mid-send and the moment (time.time()) the STOP was committed.
+    """
     with session_scope(engine) as session:
         patients = opt_out(session, phone, datetime.now(UTC))
         assert patients, "the STOP matched no patient"
@@ -217,4 +222,4 @@ def record_stop(engine: Engine, phone: str) -> int:
                 MESSAGES.c.status == "sending",
             )
         ).scalar_one()
-    return int(in_flight)
+    return int(in_flight), time.time()

@@ -201,6 +201,7 @@ def public(message: Received) -> dict[str, Any]:
         "messaging_service_sid": message.messaging_service_sid,
         "validity_period": message.validity_period,
         "date_created": message.date_created.isoformat(),
+        "accepted_at": message.accepted_at,
     }
 
 

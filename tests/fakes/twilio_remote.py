@@ -71,6 +71,10 @@ class RemoteFakeTwilio:
     def sends_to(self, to: str, body: str | None = None) -> int:
         return sum(1 for m in self.messages() if m["to"] == to and body in (None, m["body"]))
 
+    def sends_to_after(self, to: str, moment: float) -> int:
+        """Messages to `to` the fake accepted after `moment` (time.time() seconds)."""
+        return sum(1 for m in self.messages() if m["to"] == to and m["accepted_at"] > moment)
+
     def sends_by_message_id(self) -> dict[int, int]:
         return {int(k): v for k, v in self.counts()["sends"].items()}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,8 @@ class Received:
     status_callback: str | None
     message_id: int | None
     date_created: datetime
+    # Wall-clock seconds, finer than Twilio's whole-second dates: tests order sends by it.
+    accepted_at: float = 0.0
     status: str = "queued"
     error_code: int | None = None
     validity_period: int | None = None
@@ -148,6 +151,7 @@ class TwilioState:
             status_callback=callback,
             message_id=message_id_of(callback),
             date_created=datetime.now(UTC).replace(microsecond=0),
+            accepted_at=time.time(),
             status="accepted" if service and not form.get("From") else "queued",
             validity_period=int(form["ValidityPeriod"]) if form.get("ValidityPeriod") else None,
         )
