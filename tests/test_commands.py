@@ -10,8 +10,17 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.harness import BIN, ServiceProcess, descendants, service_env
+from tests.harness import (
+    BIN,
+    ROOT,
+    ServiceProcess,
+    celery_beat_argv,
+    celery_worker_argv,
+    descendants,
+    service_env,
+)
 
 
 def free_port() -> int:
@@ -58,6 +67,16 @@ def test_api_serves_health_and_readiness_after_db_upgrade(
         assert ready.json() == {"database": "ok", "redis": "ok"}
     finally:
         api.stop()
+
+
+@pytest.mark.parametrize("argv", [celery_worker_argv(), celery_beat_argv()], ids=["worker", "beat"])
+def test_worker_and_beat_refuse_an_unmigrated_database_naming_the_command(
+    argv: list[str], tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    env = service_env(f"sqlite:///{tmp_path / 'empty.db'}", redis_url, key_prefix, tmp_path)
+    refused = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert "run `reminders db upgrade`" in refused.stdout + refused.stderr
 
 
 def celery_worker_below(pid: int) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import Celery
+import sys
+
+from celery import Celery, signals
 
 from reminders.config import Settings, load_settings
+from reminders.db import DatabaseNotMigratedError, make_engine, require_migrated
 from reminders.redis_link import celery_broker_url, resolve_redis_url
 
 # The broker redelivers an unacked task after the visibility timeout; every time limit
@@ -71,6 +74,20 @@ def make_celery(settings: Settings) -> Celery:
         },
     )
     return celery
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def refuse_an_unmigrated_database(**_: object) -> None:
+    """Stop a worker or beat at start-up, naming the command to run, if the schema is behind."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        require_migrated(engine)
+    except DatabaseNotMigratedError as exc:
+        print(f"reminders: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        engine.dispose()  # no pooled connection may outlive the fork into the pool
 
 
 settings = load_settings()
