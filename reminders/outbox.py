@@ -6,15 +6,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
 from reminders import lifecycle as lc
-from reminders.db import session_scope
+from reminders.db import is_sqlite, session_scope
 from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment
 from reminders.sendcheck import Reachable, consent_problem
 
@@ -27,18 +27,19 @@ Clock = Callable[[], datetime]
 def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: timedelta) -> list[int]:
     """Atomically move up to `limit` due rows from pending to claimed; return their ids."""
     due = (
-        select(M.id)
+        sqlite_due(now, limit)
+        if is_sqlite(engine)
+        else select(M.id)
         .where(M.status == lc.PENDING, M.next_attempt_at <= now)
         .order_by(M.next_attempt_at)
         .limit(limit)
-        # PostgreSQL: concurrent claimers skip each other's rows. SQLite drops FOR UPDATE,
+        # PostgreSQL: concurrent claimers skip each other's rows. SQLite has no FOR UPDATE,
         # and relies on the status compare-and-set below inside its single-writer lock.
         .with_for_update(skip_locked=True)
-        # Materialized, so PostgreSQL runs it once: inlined as `IN (subquery)` it may be
-        # re-evaluated per row and claim more than `limit`.
-        .cte("due")
-        .prefix_with("MATERIALIZED")
     )
+    # Materialized, so the database runs it once: inlined as `IN (subquery)` it may be
+    # re-evaluated per row and claim more than `limit`.
+    due = due.cte("due").prefix_with("MATERIALIZED")
     claim = (
         update(MESSAGES)
         .where(M.id == due.c.id, M.status == lc.PENDING)
@@ -47,6 +48,23 @@ def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: time
     )
     with session_scope(engine) as session:
         return sorted(session.execute(claim).scalars().all())
+
+
+def sqlite_due(now: datetime, limit: int) -> Any:
+    """The due rows, walked in the partial index of pending rows, as SQLite needs spelling out.
+
+    Left to itself SQLite's planner takes the status index and sorts every pending row,
+    future ones included; and it can only use a partial index when the status is literal.
+    """
+    return (
+        text(
+            "SELECT id FROM message INDEXED BY ix_message_due "
+            "WHERE status = 'pending' AND next_attempt_at <= :now "
+            "ORDER BY next_attempt_at LIMIT :limit"
+        )
+        .bindparams(bindparam("now", now, type_=M.next_attempt_at.type), limit=limit)
+        .columns(id=M.id.type)
+    )
 
 
 def release_claims(engine: Engine, ids: Sequence[int], now: datetime) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from reminders.models import MESSAGES
 from reminders.outbox import claim_due
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
+from tests.harness import migrated_engine, new_database
 
 
 def seed(engine: Engine, due: int, future: int = 0) -> None:
@@ -77,3 +80,23 @@ def test_claim_respects_the_limit_and_oldest_first(any_engine: Engine) -> None:
     second = claim_due(any_engine, datetime.now(UTC), 100, "me", timedelta(minutes=2))
     assert len(first) == 4 and len(second) == 6
     assert not set(first) & set(second)
+
+
+def test_on_sqlite_the_claim_walks_the_pending_index_and_sorts_nothing(tmp_path: Path) -> None:
+    engine = migrated_engine(new_database(None, tmp_path))
+    seed(engine, due=3, future=50)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    assert len(claim_due(engine, datetime.now(UTC), 10, "w", timedelta(minutes=2))) == 3
+    event.remove(engine, "before_cursor_execute", capture)
+    statement, params = next(s for s in statements if "WITH due" in s[0])
+    with engine.connect() as connection:
+        plan = " | ".join(
+            row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+        )
+    assert "USING INDEX ix_message_due" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
