@@ -102,14 +102,14 @@ def zone_where_it_is_now_eleven(now: datetime) -> str:
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
 
 
-def enroll_with_prompts_due_now(engine: Engine) -> None:
+def enroll_with_prompts_due_now(engine: Engine, **clinic_fields: Any) -> None:
     """A patient treated at 21:00 local yesterday, enrolled now (11:00 local): first-night and
     day-1 prompts are due, on SMS and email, at a clinic whose window is always open."""
     now = datetime.now(UTC)
     tz = zone_where_it_is_now_eleven(now)
     local_now = now.astimezone(ZoneInfo(tz))
     ended = (local_now - timedelta(days=1)).replace(hour=21, minute=0, second=0, microsecond=0)
-    make_clinic(engine, window_start=time(0), window_end=time(0))
+    make_clinic(engine, window_start=time(0), window_end=time(0), **clinic_fields)
     with session_scope(engine) as session:
         clinic = session.get(Clinic, "clinic-a")
         assert clinic is not None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -47,11 +48,17 @@ def statuses(engine: Engine) -> dict[str, str]:
     return {key: status for key, status in rows}
 
 
-def test_due_prompts_go_once_nothing_early_and_one_sms_a_day(
-    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+@pytest.mark.parametrize("sms_per_day", [1, 2], ids=["one-sms-a-day", "room-for-both"])
+def test_due_prompts_go_once_nothing_early_and_within_the_daily_sms_cap(
+    sms_per_day: int,
+    engine: Engine,
+    database_url: str,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path: Path,
 ) -> None:
     # Treated at 21:00 local yesterday: first night (valid 18 h) and day 1 at 10:00 are due.
-    enroll_with_prompts_due_now(engine)
+    enroll_with_prompts_due_now(engine, sms_per_day=sms_per_day)
     planned = statuses(engine)
     due_keys = {key for key in planned if ":first_night:" in key or ":day_1:" in key}
     assert len(due_keys) == 4 and all(planned[key] == "pending" for key in due_keys)
@@ -74,15 +81,17 @@ def test_due_prompts_go_once_nothing_early_and_one_sms_a_day(
     )
 
     final = statuses(engine)
-    # Enrolled late, both SMS are overdue; one SMS a day: the current (day 1) one goes,
-    # the stale first-night one would only fit tomorrow, past its validity. Email is not capped.
-    stale_sms = next(key for key in due_keys if key.endswith(":first_night:sms"))
-    expected = dict.fromkeys(due_keys, "sent") | {stale_sms: "skipped"}
+    # Enrolled late, both SMS are overdue. With one SMS a day the current (day 1) one goes,
+    # the stale first-night one would only fit tomorrow, past its validity; with room for
+    # both, each goes once. Email is not capped.
+    first_night_sms = next(key for key in due_keys if key.endswith(":first_night:sms"))
+    skipped = {first_night_sms} if sms_per_day == 1 else set()
+    expected = dict.fromkeys(due_keys, "sent") | dict.fromkeys(skipped, "skipped")
     assert {key: final[key] for key in due_keys} == expected, log
     sends = Counter(
         json.loads(line)["idempotency_key"] for line in sent_file.read_text().splitlines()
     )
-    assert sends == Counter(dict.fromkeys(due_keys - {stale_sms}, 1))
+    assert sends == Counter(dict.fromkeys(due_keys - skipped, 1))
     not_due = set(final) - due_keys
     assert not_due and all(final[key] == "pending" for key in not_due)
 
