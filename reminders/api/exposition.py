@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,7 +31,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@router.get("/metrics", summary="Prometheus metrics (operator bearer token)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (operator bearer token)",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {
+                "text/plain": {
+                    "example": "# HELP reminders_messages Outbox rows by status and channel\n"
+                    "# TYPE reminders_messages gauge\n"
+                    'reminders_messages{channel="sms",status="pending"} 42.0\n'
+                }
+            },
+        }
+    },
+)
 def metrics(
     _who: Annotated[Operator, Depends(operator)],
     state: Annotated[AppState, Depends(app_state)],

@@ -130,6 +130,68 @@ SIGNATURE_HEADERS = [
     )
 ]
 TWIML_RESPONSE = {
-    "content": {"application/xml": {"schema": {"type": "string"}}},
+    "content": {
+        "application/xml": {
+            "schema": {"type": "string"},
+            "example": '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Glow Clinic: '
+            "aftercare reminders. Questions? Call +34 911 234 567. Reply STOP to opt out."
+            "</Message></Response>",
+        }
+    },
     "description": "TwiML (empty, or a reply to the patient)",
 }
+
+
+def twilio_form(fields: dict[str, str], example: dict[str, str]) -> dict[str, Any]:
+    """The request body of a Twilio webhook: form fields, as Twilio posts them."""
+    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": properties},
+                "example": example,
+            }
+        },
+    }
+
+
+STATUS_FORM = twilio_form(
+    {
+        "MessageSid": "Twilio's id of the message",
+        "MessageStatus": "queued, sent, delivered, undelivered, failed, ...",
+        "ErrorCode": "Twilio's error code when the message failed",
+        "AccountSid": "The account that sent it",
+        "To": "The patient's number",
+    },
+    {
+        "MessageSid": "SM0123456789abcdef0123456789abcdef",
+        "MessageStatus": "delivered",
+        "AccountSid": "AC0123456789abcdef0123456789abcdef",
+        "To": "+34612345678",
+    },
+)
+INBOUND_FORM = twilio_form(
+    {
+        "MessageSid": "Twilio's id of the incoming text",
+        "From": "The sender's number (E.164)",
+        "To": "Our number",
+        "Body": "What the patient wrote",
+    },
+    {
+        "MessageSid": "SM89abcdef0123456789abcdef01234567",
+        "From": "+34612345678",
+        "To": "+15550100000",
+        "Body": "STOP",
+    },
+)
+
+
+def html_example(description: str, html: str) -> dict[str, Any]:
+    """A documented HTML response with an example page."""
+    return {"description": description, "content": {"text/html": {"example": html}}}
+
+
+def json_example(description: str, example: Any) -> dict[str, Any]:
+    """A documented JSON response with an example body."""
+    return {"description": description, "content": {"application/json": {"example": example}}}

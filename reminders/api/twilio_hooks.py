@@ -23,9 +23,13 @@ from reminders.inbound import Inbound, handle_inbound
 
 router = APIRouter(tags=["twilio webhooks"])
 log = logging.getLogger(__name__)
-FORM = {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
 REFUSED: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.Refusal, "description": "Missing or bad X-Twilio-Signature"}
+    401: {
+        "model": schemas.Refusal,
+        **schemas.json_example(
+            "Missing or bad X-Twilio-Signature", {"detail": "missing or bad X-Twilio-Signature"}
+        ),
+    }
 }
 
 
@@ -54,9 +58,15 @@ def refused() -> JSONResponse:
 @router.post(
     "/v1/twilio/status",
     summary="Twilio delivery status callback (set ?message_id=N on the send)",
-    responses={200: {"model": schemas.Refusal, "description": "Recorded (or ignored)"}, **REFUSED},
+    responses={
+        200: {
+            "model": schemas.Refusal,
+            **schemas.json_example("Recorded (or ignored)", {"detail": "delivered"}),
+        },
+        **REFUSED,
+    },
     openapi_extra={
-        "requestBody": FORM,
+        "requestBody": schemas.STATUS_FORM,
         "parameters": [
             {"name": "message_id", "in": "query", "required": False, "schema": {"type": "integer"}}
         ],
@@ -89,7 +99,7 @@ async def status_callback(
     summary="Twilio inbound SMS: STOP, START, HELP and replies",
     response_class=Response,
     responses={200: schemas.TWIML_RESPONSE, **REFUSED},
-    openapi_extra={"requestBody": FORM},
+    openapi_extra={"requestBody": schemas.INBOUND_FORM},
 )
 async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Response:
     """Opt out or in, answer HELP, store replies and alert the clinic to warning signs."""

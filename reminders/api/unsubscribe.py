@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse
 
+from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
 from reminders.db import session_scope
 from reminders.models import Clinic, Patient
@@ -36,7 +37,18 @@ WORDING = {
 }
 
 
-@router.get("/{token}", response_class=HTMLResponse, summary="Confirm unsubscribing from emails")
+@router.get(
+    "/{token}",
+    response_class=HTMLResponse,
+    summary="Confirm unsubscribing from emails",
+    responses={
+        200: schemas.html_example(
+            "A page asking to confirm",
+            '<p>Stop aftercare emails from Glow Clinic?</p><form method="post">'
+            '<button type="submit">Unsubscribe</button></form>',
+        )
+    },
+)
 def confirm(token: str, state: Annotated[AppState, Depends(app_state)]) -> HTMLResponse:
     """A page with one button; following the link alone changes nothing."""
     patient, clinic = find(state, token)
@@ -52,6 +64,12 @@ def confirm(token: str, state: Annotated[AppState, Depends(app_state)]) -> HTMLR
     "/{token}",
     response_class=HTMLResponse,
     summary="Unsubscribe from aftercare emails (also the RFC 8058 one-click target)",
+    responses={
+        200: schemas.html_example(
+            "Done",
+            "<p>Done: Glow Clinic will send you no more aftercare emails.</p>",
+        )
+    },
 )
 def unsubscribe(token: str, state: Annotated[AppState, Depends(app_state)]) -> HTMLResponse:
     """Record the opt-out and skip every pending email; repeating it changes nothing."""

@@ -35,5 +35,23 @@ def test_every_endpoint_is_documented_with_examples(hooks: Hooks) -> None:
     examples = event["requestBody"]["content"]["application/json"]["examples"]
     assert set(examples) >= {"treatment.completed", "appointment.booked", "patient.opted_out"}
     assert {"202", "401", "422"} <= set(event["responses"])
-    for path in ("/v1/twilio/status", "/v1/twilio/inbound"):
-        assert "401" in document["paths"][path]["post"]["responses"]
+    for path, field in (("/v1/twilio/status", "MessageStatus"), ("/v1/twilio/inbound", "Body")):
+        operation = document["paths"][path]["post"]
+        assert "401" in operation["responses"]
+        form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        assert field in form["schema"]["properties"] and field in form["example"]
+    assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert "503" in document["paths"]["/readyz"]["get"]["responses"]
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            assert has_example(operation), f"{method.upper()} {path} has no example"
+
+
+def has_example(operation: dict[str, Any]) -> bool:
+    """True when the request body or a response of the operation shows an example."""
+    bodies = [operation.get("requestBody", {}), *operation.get("responses", {}).values()]
+    return any(
+        "example" in media or "examples" in media
+        for body in bodies
+        for media in body.get("content", {}).values()
+    )
