@@ -168,3 +168,46 @@ def test_a_nul_character_is_refused_with_422_on_every_database(hooks: Hooks) -> 
     response = hooks.post_event("treatment.completed", treatment_completed(patient="p\x00"))
     assert response.status_code == 422, response.text
     assert response.json()["problems"][0]["field"] == "data.patient.external_id"
+
+
+def statuses_by_channel(hooks: Hooks) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {"sms": set(), "email": set()}
+    for (_step, channel), status in hooks.plan().items():
+        found[channel].add(status)
+    return found
+
+
+def test_patient_updated_removing_the_phone_skips_pending_sms(hooks: Hooks) -> None:
+    enroll(hooks)
+    response = hooks.post_event(
+        "patient.updated", {"patient": {"external_id": "p-1", "phone": None}}
+    )
+    assert response.status_code == 202, response.text
+    assert hooks.patient().phone is None
+    assert statuses_by_channel(hooks) == {"sms": {"skipped"}, "email": {"pending"}}
+
+
+def test_patient_updated_changing_the_email_keeps_email_prompts_pending(hooks: Hooks) -> None:
+    enroll(hooks)
+    response = hooks.post_event(
+        "patient.updated", {"patient": {"external_id": "p-1", "email": "ana.new@example.com"}}
+    )
+    assert response.status_code == 202, response.text
+    assert hooks.patient().email == "ana.new@example.com"
+    assert statuses_by_channel(hooks)["email"] == {"pending"}
+
+
+def test_patient_opted_out_of_everything_skips_all_pending_prompts(hooks: Hooks) -> None:
+    enroll(hooks)
+    response = hooks.post_event("patient.opted_out", {"patient_id": "p-1", "channel": "all"})
+    assert response.status_code == 202, response.text
+    assert statuses_by_channel(hooks) == {"sms": {"skipped"}, "email": {"skipped"}}
+
+
+def test_a_treatment_that_arrives_with_its_next_session_booked_plans_no_booking_nudge(
+    hooks: Hooks,
+) -> None:
+    answer = enroll(hooks, treatment__next_session_at="2030-06-05T10:00:00+02:00")
+    keys = {item["key"] for item in answer["plan"] if item["status"] == "pending"}
+    assert {"session_week_before", "session_day_before"} <= keys
+    assert "book_next_session" not in keys
