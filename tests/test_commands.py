@@ -79,6 +79,19 @@ def test_worker_and_beat_refuse_an_unmigrated_database_naming_the_command(
     assert "run `reminders db upgrade`" in refused.stdout + refused.stderr
 
 
+def test_a_worker_refuses_an_unusable_smtp_url_at_start_up(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    env = service_env(f"sqlite:///{tmp_path / 'db.sqlite'}", redis_url, key_prefix, tmp_path)
+    subprocess.run([str(BIN / "reminders"), "db", "upgrade"], env=env, check=True, timeout=60)
+    env["REMINDERS_SMTP_URL"] = "http://mail.example"
+    refused = subprocess.run(
+        celery_worker_argv(), env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert "REMINDERS_SMTP_URL" in refused.stdout + refused.stderr
+
+
 def celery_worker_below(pid: int) -> int:
     """The pid of the Celery worker's main process among pid's children."""
     for child in sorted(descendants(pid)):

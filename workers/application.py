@@ -6,7 +6,8 @@ import sys
 
 from celery import Celery, signals
 
-from reminders.config import Settings, load_settings
+from reminders.channels.registry import build_channels
+from reminders.config import Settings, SettingsError, load_settings
 from reminders.db import DatabaseNotMigratedError, make_engine, require_migrated
 from reminders.redis_link import celery_broker_url, resolve_redis_url
 
@@ -78,12 +79,14 @@ def make_celery(settings: Settings) -> Celery:
 
 @signals.worker_init.connect
 @signals.beat_init.connect
-def refuse_an_unmigrated_database(**_: object) -> None:
-    """Stop a worker or beat at start-up, naming the command to run, if the schema is behind."""
+def refuse_to_start_misconfigured(**_: object) -> None:
+    """Stop a worker or beat at start-up, naming the fix, if the schema is behind or a channel
+    setting is unusable (instead of failing every task later)."""
     engine = make_engine(settings.effective_database_url)
     try:
         require_migrated(engine)
-    except DatabaseNotMigratedError as exc:
+        build_channels(settings)
+    except (DatabaseNotMigratedError, SettingsError) as exc:
         print(f"reminders: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
