@@ -17,8 +17,9 @@ RETRY, RESEND_UNKNOWN, CANCEL, RESOLVE = "retry", "resend_unknown", "cancel", "r
 # the provider, so retrying them is a separate, explicitly chosen action (RESEND_UNKNOWN).
 RETRYABLE = (lc.FAILED, lc.DEAD)
 # Cancel only rows nobody is sending right now: a `sending` row is mid-call to the provider,
-# and `sent` has already gone. `unknown` may be cancelled: it stops any later resend.
-CANCELLABLE = (lc.PENDING, lc.CLAIMED, lc.UNKNOWN)
+# and `sent` has already gone. `unknown` may be cancelled: it stops any later resend; a
+# `failed` or `dead` one: nobody retries it, and it leaves the problems list as cancelled.
+CANCELLABLE = (lc.PENDING, lc.CLAIMED, lc.UNKNOWN, lc.FAILED, lc.DEAD)
 RESOLVABLE = (lc.FAILED, lc.DEAD, lc.UNKNOWN)
 
 

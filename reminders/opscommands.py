@@ -137,5 +137,5 @@ def retry(
 
 @messages_app.command("cancel")
 def cancel(ids: Ids, actor: Actor = "") -> None:
-    """Cancel pending, claimed or unknown messages; exit 1 if any was refused."""
+    """Cancel messages not with the provider (pending, claimed, unknown, failed, dead)."""
     _act("cancel", ids, actor or default_actor())

@@ -59,7 +59,7 @@ def test_resend_of_an_unknown_message_needs_the_explicit_choice_and_is_audited(
     assert [e.action for e in audit(outbox.engine)] == ["resend_unknown"]
 
 
-@pytest.mark.parametrize("status", [lc.PENDING, lc.CLAIMED, lc.UNKNOWN])
+@pytest.mark.parametrize("status", [lc.PENDING, lc.CLAIMED, lc.UNKNOWN, lc.FAILED, lc.DEAD])
 def test_cancel_stops_a_message_not_yet_with_the_provider(outbox: Outbox, status: str) -> None:
     message = outbox.add(status)
     with session_scope(outbox.engine) as session:
@@ -71,7 +71,7 @@ def test_cancel_stops_a_message_not_yet_with_the_provider(outbox: Outbox, status
     ]
 
 
-@pytest.mark.parametrize("status", [lc.SENDING, lc.SENT, lc.DELIVERED, lc.DEAD, lc.CANCELLED])
+@pytest.mark.parametrize("status", [lc.SENDING, lc.SENT, lc.DELIVERED, lc.CANCELLED])
 def test_cancel_refuses_final_or_in_flight_messages(outbox: Outbox, status: str) -> None:
     message = outbox.add(status)
     with session_scope(outbox.engine) as session:

@@ -140,6 +140,18 @@ def test_retry_from_the_dashboard_requeues_and_shows_the_audit_entry(
     assert "maria" in audit and "dead -&gt; pending" in audit
 
 
+def test_every_problem_row_offers_retry_cancel_and_mark_resolved(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    rows = {status: box.add(status) for status in (lc.DEAD, lc.FAILED, lc.UNKNOWN)}
+    page = client.get("/ops/problems", headers=BEARER).text
+    for status, message in rows.items():
+        for action in ("cancel", "resolve") + (("retry",) if status != lc.UNKNOWN else ()):
+            assert f'id="{action}-{message}"' in page, (status, action)
+    assert f'id="resend-{rows[lc.UNKNOWN]}"' in page
+
+
 def test_bearer_actions_need_no_csrf_and_are_recorded_as_operator(
     client: TestClient, engine: Engine
 ) -> None:
