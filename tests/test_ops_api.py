@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from reminders.inbound import Inbound, handle_inbound
 from reminders.models import AuditEntry
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
-from tests.opsdata import Outbox
+from tests.opsdata import NOW, Outbox
 
 TOKEN = "s3cret-operator-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -202,6 +202,25 @@ def test_messages_filter_by_status_and_patient_external_id(
     assert "0 messages" in none
     bad = client.get("/ops/messages?due_from=yesterday", headers=BEARER).text
     assert "due_from: expected a date as YYYY-MM-DD" in bad
+
+
+def test_messages_filter_by_clinic_channel_and_due_dates(
+    client: TestClient, engine: Engine
+) -> None:
+    glow, lumen = Outbox(engine, "glow", "p-1"), Outbox(engine, "lumen", "p-2")
+    early = glow.add(lc.PENDING, "sms", due_at=NOW - timedelta(days=3))
+    email = glow.add(lc.PENDING, "email", due_at=NOW)
+    other = lumen.add(lc.PENDING, "sms", due_at=NOW)
+
+    def shown(query: str) -> set[int]:
+        text = client.get(f"/ops/messages?{query}", headers=BEARER).text
+        return {m for m in (early, email, other) if f'id="message-{m}"' in text}
+
+    assert shown("clinic=glow") == {early, email}
+    assert shown("channel=email") == {email}
+    day = NOW.date()
+    assert shown(f"due_from={day}&due_to={day}") == {email, other}
+    assert shown(f"due_to={day - timedelta(days=1)}") == {early}
 
 
 def test_a_patients_timeline_is_drawn_as_an_svg_with_one_dot_per_message(
