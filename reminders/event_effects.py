@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from reminders.enrollment import (
@@ -16,9 +16,10 @@ from reminders.enrollment import (
     upsert_treatment,
 )
 from reminders.events import Event
-from reminders.models import MESSAGES, TREATMENTS, Clinic, Patient, Treatment
+from reminders.models import Clinic, Patient, Treatment
 from reminders.optout import honour_earlier_stop, replan_all
 from reminders.protocol import load_protocol
+from reminders.replanning import PlanEntry
 
 
 class EventRefusedError(ValueError):
@@ -29,36 +30,31 @@ class EventRefusedError(ValueError):
         self.problems = [{"field": field, "problem": problem}]
 
 
-def apply_event(session: Session, clinic: Clinic, event: Event, now: datetime) -> Patient:
-    """Make the database say what the event says; return the patient it concerns."""
-    handler: Callable[[Session, Clinic, Event, datetime], Patient] = HANDLERS[event.type]
+@dataclass(frozen=True)
+class Applied:
+    """The patient an event concerned and their whole plan afterwards."""
+
+    patient: Patient
+    plan: list[PlanEntry]
+
+    def plan_json(self) -> list[dict[str, Any]]:
+        """The plan as the 202 answer shows it."""
+        return [
+            {
+                "treatment_id": entry.treatment_id,
+                "key": entry.key,
+                "channel": entry.channel,
+                "due_at": entry.due_at.isoformat(),
+                "status": entry.status,
+            }
+            for entry in self.plan
+        ]
+
+
+def apply_event(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
+    """Make the database say what the event says; return the patient and their plan."""
+    handler: Callable[[Session, Clinic, Event, datetime], Applied] = HANDLERS[event.type]
     return handler(session, clinic, event, now)
-
-
-def plan_of(session: Session, patient: Patient) -> list[dict[str, Any]]:
-    """Every outbox row of the patient, in due order, as the 202 response shows them."""
-    rows = session.execute(
-        select_columns(
-            TREATMENTS.c.external_id,
-            MESSAGES.c.step_key,
-            MESSAGES.c.channel,
-            MESSAGES.c.due_at,
-            MESSAGES.c.status,
-        )
-        .join(TREATMENTS, TREATMENTS.c.id == MESSAGES.c.treatment_id)
-        .where(MESSAGES.c.patient_id == patient.id)
-        .order_by(MESSAGES.c.due_at, MESSAGES.c.id)
-    )
-    return [
-        {
-            "treatment_id": external_id,
-            "key": key,
-            "channel": channel,
-            "due_at": due_at.isoformat(),
-            "status": status,
-        }
-        for external_id, key, channel, due_at, status in rows
-    ]
 
 
 def find_patient(session: Session, clinic: Clinic, external_id: str | None) -> Patient:
@@ -83,7 +79,7 @@ def find_treatment(session: Session, clinic: Clinic, external_id: str | None) ->
     return treatment
 
 
-def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) -> Patient:
+def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     assert event.patient is not None and event.treatment is not None
     patient = upsert_patient(session, clinic, event.patient, now)
     honour_earlier_stop(session, patient, now)
@@ -92,11 +88,11 @@ def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) ->
     except TreatmentOwnerError as exc:  # the caller rolls back the patient upsert too
         raise EventRefusedError("data.treatment.external_id", str(exc)) from exc
     # Re-plans every treatment of the patient: contact, consent or opt-out may have changed.
-    replan(session, treatment, patient, clinic, load_protocol(clinic.protocol), now)
-    return patient
+    replanned = replan(session, treatment, patient, clinic, load_protocol(clinic.protocol), now)
+    return Applied(patient, replanned.plan)
 
 
-def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: datetime) -> Patient:
+def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     treatment = find_treatment(session, clinic, event.treatment_id)
     patient = session.get(Patient, treatment.patient_id)
     assert patient is not None
@@ -104,8 +100,8 @@ def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: da
         treatment.cancelled_at = now
         treatment.updated_at = now
         session.add(treatment)
-    replan(session, treatment, patient, clinic, load_protocol(clinic.protocol), now)
-    return patient
+    replanned = replan(session, treatment, patient, clinic, load_protocol(clinic.protocol), now)
+    return Applied(patient, replanned.plan)
 
 
 def course_treatment(session: Session, clinic: Clinic, event: Event, patient: Patient) -> Treatment:
@@ -125,7 +121,7 @@ def course_treatment(session: Session, clinic: Clinic, event: Event, patient: Pa
     return latest
 
 
-def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) -> Patient:
+def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     patient = find_patient(session, clinic, event.patient_id)
     treatment = course_treatment(session, clinic, event, patient)
     if event.next_session_at is not None and event.next_session_at <= treatment.ended_at:
@@ -134,7 +130,7 @@ def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) 
     treatment.updated_at = now
     session.add(treatment)
     reason = "appointment booked" if event.next_session_at else "appointment cancelled"
-    replan(
+    replanned = replan(
         session,
         treatment,
         patient,
@@ -143,10 +139,10 @@ def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) 
         now,
         cancel_reason=reason,
     )
-    return patient
+    return Applied(patient, replanned.plan)
 
 
-def _patient_updated(session: Session, clinic: Clinic, event: Event, now: datetime) -> Patient:
+def _patient_updated(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     assert event.change is not None
     patient = find_patient(session, clinic, event.change.external_id)
     for name, value in event.change.values:
@@ -154,11 +150,10 @@ def _patient_updated(session: Session, clinic: Clinic, event: Event, now: dateti
     patient.updated_at = now
     session.add(patient)
     honour_earlier_stop(session, patient, now)
-    replan_all(session, patient, now, "patient details changed")
-    return patient
+    return Applied(patient, replan_all(session, patient, now, "patient details changed").plan)
 
 
-def _opted_out(session: Session, clinic: Clinic, event: Event, now: datetime) -> Patient:
+def _opted_out(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     patient = find_patient(session, clinic, event.patient_id)
     if event.channel in ("sms", "all") and patient.sms_opted_out_at is None:
         patient.sms_opted_out_at = now
@@ -166,11 +161,10 @@ def _opted_out(session: Session, clinic: Clinic, event: Event, now: datetime) ->
         patient.email_opted_out_at = now
     patient.updated_at = now
     session.add(patient)
-    replan_all(session, patient, now, "patient opted out")
-    return patient
+    return Applied(patient, replan_all(session, patient, now, "patient opted out").plan)
 
 
-HANDLERS: dict[str, Callable[[Session, Clinic, Event, datetime], Patient]] = {
+HANDLERS: dict[str, Callable[[Session, Clinic, Event, datetime], Applied]] = {
     "treatment.completed": _completed,
     "treatment.cancelled": _treatment_cancelled,
     "appointment.booked": _appointment,

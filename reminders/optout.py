@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders import lifecycle as lc
 from reminders.db import session_scope
 from reminders.enrollment import replan_patient
-from reminders.models import Clinic, Message, Patient, Treatment
+from reminders.models import PATIENTS, Clinic, Message, Patient, Treatment
 from reminders.protocol import load_protocol
+from reminders.replanning import Replanned
 
 
 def patients_with_phone(session: Session, phone: str) -> list[Patient]:
@@ -51,13 +53,13 @@ def opt_in(session: Session, phone: str, now: datetime) -> list[Patient]:
     return patients
 
 
-def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> None:
+def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> Replanned:
     """Re-plan all of the patient's treatments at once; `reason` explains what is cancelled."""
     clinic = session.get(Clinic, patient.clinic_id)
     assert clinic is not None
     treatments = session.exec(select(Treatment.id).where(Treatment.patient_id == patient.id))
     reasons: dict[int | None, str] = dict.fromkeys(treatments, reason)
-    replan_patient(session, patient, clinic, load_protocol(clinic.protocol), now, reasons)
+    return replan_patient(session, patient, clinic, load_protocol(clinic.protocol), now, reasons)
 
 
 def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: datetime) -> None:
@@ -77,17 +79,27 @@ def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: d
     session.flush()
 
 
+# Built once: this runs on every enrollment, and a Core statement skips the ORM's overhead.
+EARLIER_STOP = (
+    sa.select(PATIENTS.c.sms_opted_out_at)
+    .where(
+        PATIENTS.c.phone == sa.bindparam("phone"),
+        PATIENTS.c.id != sa.bindparam("patient_id"),
+        PATIENTS.c.sms_opted_out_at.is_not(None),
+    )
+    .limit(1)
+)
+
+
 def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> None:
     """A number that texted STOP stays opted out when a clinic enrolls it again, anywhere."""
     if patient.phone is None or patient.sms_opted_out_at is not None:
         return
-    stopped = session.exec(
-        select(Patient.sms_opted_out_at).where(
-            Patient.phone == patient.phone,
-            Patient.id != patient.id,
-            col(Patient.sms_opted_out_at).is_not(None),
-        )
-    ).first()
+    stopped = (
+        session.connection()
+        .execute(EARLIER_STOP, {"phone": patient.phone, "patient_id": patient.id})
+        .scalar()
+    )
     if stopped is not None:
         patient.sms_opted_out_at = stopped
         patient.updated_at = now

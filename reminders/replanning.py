@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
 from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment
@@ -28,6 +30,27 @@ from reminders.planner import (
     plan,
 )
 from reminders.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One of the patient's outbox rows as it stands after a re-plan."""
+
+    treatment_id: str  # the clinic's external id
+    key: str
+    channel: str
+    due_at: datetime
+    status: str
+    # Stored rows by id, then rows inserted now in insertion order: the database's id order.
+    order: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """What a re-plan changed, and every outbox row of the patient afterwards, in due order."""
+
+    changes: list[RowChange]
+    plan: list[PlanEntry]
 
 
 def facts_of(patient: Patient) -> PatientFacts:
@@ -93,13 +116,22 @@ def replan(
     protocol: Protocol,
     now: datetime,
     cancel_reason: str = DEFAULT_CANCEL_REASON,
-) -> list[RowChange]:
-    """Bring a treatment's rows in line with a fresh plan; return what changed.
+) -> Replanned:
+    """Bring a treatment's rows in line with a fresh plan; return what changed and the plan.
 
     The SMS caps are per patient, so the patient's other treatments are re-planned too, oldest
     first, each fitting around the ones before it and around every text already sent.
     """
     return replan_patient(session, patient, clinic, protocol, now, {treatment.id: cancel_reason})
+
+
+# Built once: this runs on every clinic event, and building it cost more than running it.
+PATIENT_OUTBOX = (
+    select(Treatment, Message)
+    .outerjoin(Message, col(Message.treatment_id) == Treatment.id)
+    .where(col(Treatment.patient_id) == bindparam("patient_id"))
+    .order_by(col(Treatment.ended_at), col(Treatment.id))
+)
 
 
 def replan_patient(
@@ -109,7 +141,7 @@ def replan_patient(
     protocol: Protocol,
     now: datetime,
     cancel_reasons: Mapping[int | None, str] | None = None,
-) -> list[RowChange]:
+) -> Replanned:
     """Re-plan every treatment of a patient (after a zone, consent, contact or opt-out change).
 
     `protocol` is the clinic's base protocol; its overrides are applied here, once.
@@ -120,18 +152,14 @@ def replan_patient(
     treatments: list[Treatment] = []
     rows: dict[int | None, list[Message]] = {}
     # The treatments and their rows in one round trip: this runs on every clinic event.
-    for treatment, message in session.exec(
-        select(Treatment, Message)
-        .outerjoin(Message, col(Message.treatment_id) == Treatment.id)
-        .where(Treatment.patient_id == patient.id)
-        .order_by(col(Treatment.ended_at), col(Treatment.id))
-    ):
+    for treatment, message in session.execute(PATIENT_OUTBOX, {"patient_id": patient.id}).tuples():
         if treatment.id not in rows:
             treatments.append(treatment)
             rows[treatment.id] = []
         if message is not None:
             rows[treatment.id].append(message)
     changes: list[RowChange] = []
+    inserted: dict[int | None, list[dict[str, Any]]] = {}
     for position, current in enumerate(treatments):
         earlier = {t.id for t in treatments[:position]}
         other_sms = [
@@ -143,14 +171,51 @@ def replan_patient(
         ]
         reason = (cancel_reasons or {}).get(current.id, DEFAULT_CANCEL_REASON)
         existing = rows.get(current.id, [])
-        changes += replan_one(
+        done, new_rows = replan_one(
             session, current, patient, clinic, protocol, now, reason, other_sms, existing
         )
+        changes += done
         if position < len(treatments) - 1:  # later treatments fit around this one's new rows
             rows[current.id] = list(
                 session.exec(select(Message).where(Message.treatment_id == current.id))
             )
-    return changes
+        else:
+            inserted[current.id] = new_rows
+    return Replanned(changes, plan_after(treatments, rows, inserted))
+
+
+def plan_after(
+    treatments: Sequence[Treatment],
+    rows: Mapping[int | None, Sequence[Message]],
+    inserted: Mapping[int | None, Sequence[Mapping[str, Any]]],
+) -> list[PlanEntry]:
+    """The patient's outbox as the re-plan left it, without reading it back."""
+    entries = []
+    for treatment in treatments:
+        for row in rows.get(treatment.id, []):
+            assert row.id is not None
+            entries.append(
+                PlanEntry(
+                    treatment.external_id,
+                    row.step_key,
+                    row.channel,
+                    row.due_at.astimezone(UTC),
+                    row.status,
+                    (0, row.id),
+                )
+            )
+        for number, values in enumerate(inserted.get(treatment.id, [])):
+            entries.append(
+                PlanEntry(
+                    treatment.external_id,
+                    values["step_key"],
+                    values["channel"],
+                    values["due_at"].astimezone(UTC),
+                    values["status"],
+                    (1, number),
+                )
+            )
+    return sorted(entries, key=lambda entry: (entry.due_at, entry.order))
 
 
 def replan_one(
@@ -163,8 +228,11 @@ def replan_one(
     cancel_reason: str,
     other_sms: Sequence[datetime],
     existing: Sequence[Message],
-) -> list[RowChange]:
-    """Apply the diff between one treatment's rows (`existing`) and its fresh plan."""
+) -> tuple[list[RowChange], list[dict[str, Any]]]:
+    """Apply the diff between one treatment's rows (`existing`) and its fresh plan.
+
+    Returns the changes and the rows it inserted (as inserted, without ids).
+    """
     settled = {(row.step_key, row.channel) for row in existing if not replannable(row)}
     fresh = fresh_plan(treatment, patient, clinic, protocol, now, other_sms, settled)
     reasons: dict[str, str] = {}
@@ -203,4 +271,4 @@ def replan_one(
     if new_rows:
         # One executemany (a pipeline on psycopg): building ORM objects costs more than the SQL.
         session.execute(insert(MESSAGES), new_rows)
-    return changes
+    return changes, new_rows

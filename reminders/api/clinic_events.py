@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
 from reminders.clinics import accepted_secrets
-from reminders.event_effects import EventRefusedError, apply_event, plan_of
+from reminders.event_effects import EventRefusedError, apply_event
 from reminders.events import InvalidEventError, parse_event
 from reminders.models import CLINICS, RECEIPTS, Clinic
 
@@ -116,17 +116,23 @@ def verify(clinic: Clinic | None, body: bytes, headers: dict[str, str], now: dat
     raise SignatureError(f"signature refused: {problem}")
 
 
+# Built once, not per request: constructing the statement cost more than running it.
+CLINIC_AND_RECEIPT = (
+    select(Clinic, RECEIPTS.c.status_code, RECEIPTS.c.response)
+    .outerjoin(
+        RECEIPTS,
+        (RECEIPTS.c.clinic_id == CLINICS.c.id) & (RECEIPTS.c.webhook_id == bindparam("webhook_id")),
+    )
+    .where(CLINICS.c.id == bindparam("clinic_id"))
+)
+
+
 def clinic_and_receipt(
     session: Session, clinic_id: str, webhook_id: str
 ) -> tuple[Clinic | None, tuple[int, dict[str, Any]] | None]:
     """The clinic, and its stored answer to an earlier delivery of this webhook-id, if any."""
     found = session.execute(
-        select(Clinic, RECEIPTS.c.status_code, RECEIPTS.c.response)
-        .outerjoin(
-            RECEIPTS,
-            (RECEIPTS.c.clinic_id == CLINICS.c.id) & (RECEIPTS.c.webhook_id == webhook_id),
-        )
-        .where(CLINICS.c.id == clinic_id)
+        CLINIC_AND_RECEIPT, {"clinic_id": clinic_id, "webhook_id": webhook_id}
     ).first()
     if found is None:
         return None, None
@@ -142,7 +148,7 @@ def process(
         return 422, rejected([{"field": "webhook-id", "problem": "at most 200 characters"}])
     try:
         event = parse_event(json.loads(body), clinic.default_region)
-        patient = apply_event(session, clinic, event, now)
+        applied = apply_event(session, clinic, event, now)
     except json.JSONDecodeError as exc:
         session.rollback()
         return 422, rejected([{"field": "body", "problem": f"not JSON: {exc.msg}"}])
@@ -152,8 +158,8 @@ def process(
     answer = {
         "webhook_id": webhook_id,
         "type": event.type,
-        "patient_id": patient.external_id,
-        "plan": plan_of(session, patient),
+        "patient_id": applied.patient.external_id,
+        "plan": applied.plan_json(),
     }
     receipt_row = dict(
         clinic_id=clinic.id,

@@ -22,7 +22,7 @@ from reminders.channels.console import ConsoleChannel
 from reminders.clinics import create_clinic
 from reminders.config import load_settings
 from reminders.db import session_scope
-from reminders.models import Message, Patient, Treatment
+from reminders.models import MESSAGES, PATIENTS, TREATMENTS, Message, Patient, Treatment
 from reminders.webhook_sender import event_body, signed_headers
 
 TWILIO_TOKEN = "test-auth-token"
@@ -103,6 +103,33 @@ class Hooks:
                 .where(Patient.external_id == patient)
             )
             return {(row.step_key, row.channel): row.status for row in rows}
+
+    def stored_plan(self, patient: str = "p-1") -> list[dict[str, str]]:
+        """The patient's outbox read back, shaped and ordered as the 202 answer's plan."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    TREATMENTS.c.external_id,
+                    MESSAGES.c.step_key,
+                    MESSAGES.c.channel,
+                    MESSAGES.c.due_at,
+                    MESSAGES.c.status,
+                )
+                .join(TREATMENTS, TREATMENTS.c.id == MESSAGES.c.treatment_id)
+                .join(PATIENTS, PATIENTS.c.id == MESSAGES.c.patient_id)
+                .where(PATIENTS.c.external_id == patient)
+                .order_by(MESSAGES.c.due_at, MESSAGES.c.id)
+            )
+            return [
+                {
+                    "treatment_id": treatment,
+                    "key": key,
+                    "channel": channel,
+                    "due_at": due_at.isoformat(),
+                    "status": status,
+                }
+                for treatment, key, channel, due_at, status in rows
+            ]
 
     def patient(self, external_id: str = "p-1") -> Patient:
         """The stored patient."""

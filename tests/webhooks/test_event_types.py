@@ -211,3 +211,27 @@ def test_a_treatment_that_arrives_with_its_next_session_booked_plans_no_booking_
     keys = {item["key"] for item in answer["plan"] if item["status"] == "pending"}
     assert {"session_week_before", "session_day_before"} <= keys
     assert "book_next_session" not in keys
+
+
+def test_every_event_answers_with_the_plan_exactly_as_stored(hooks: Hooks) -> None:
+    # The 202's plan is built from what the re-plan wrote, not read back: it must match.
+    events = [
+        ("treatment.completed", treatment_completed()),
+        (
+            "treatment.completed",
+            treatment_completed(
+                treatment="t-2", ended_at="2030-06-01T15:30:00+02:00", treatment__session_number=2
+            ),
+        ),
+        ("treatment.completed", treatment_completed(treatment__needle_depth_mm=0.5)),
+        ("appointment.booked", {"patient_id": "p-1", "next_session_at": "2030-07-01T10:00:00Z"}),
+        ("appointment.cancelled", {"patient_id": "p-1"}),
+        ("patient.updated", {"patient": {"external_id": "p-1", "timezone": "America/New_York"}}),
+        ("patient.opted_out", {"patient_id": "p-1", "channel": "email"}),
+        ("treatment.cancelled", {"treatment_id": "t-1"}),
+    ]
+    for kind, data in events:
+        response = hooks.post_event(kind, data)
+        assert response.status_code == 202, (kind, response.text)
+        assert response.json()["plan"] == hooks.stored_plan(), kind
+    assert {item["treatment_id"] for item in hooks.stored_plan()} == {"t-1", "t-2"}
