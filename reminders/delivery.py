@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from reminders import lifecycle as lc
 from reminders.caps import SmsLedger
-from reminders.channels.base import Channel, SendError
+from reminders.channels.base import Channel, Outgoing, SendError
 from reminders.composition import compose
 from reminders.db import session_scope
 from reminders.metrics import Recorder
@@ -149,6 +149,31 @@ class Deliverer:
             session.commit()
         return outcomes
 
+    def possible_texts(self, message_id: int) -> frozenset[str]:
+        """The texts this row renders to now, as a first SMS or not; empty if it cannot render."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = load_rows(session, [message_id])
+        if not rows or rows[0][0].channel != "sms":
+            return frozenset()  # email providers cannot be listed; only SMS is matched
+        try:
+            return frozenset(self.render(rows[0], first_sms).text for first_sms in (True, False))
+        except TemplateError:
+            return frozenset()
+
+    def render(self, row: Row, first_sms: bool) -> Outgoing:
+        """The row as its channel sends it; raises TemplateError for a broken template."""
+        message, patient, clinic, treatment = row
+        return compose(
+            message,
+            patient,
+            clinic,
+            treatment,
+            self.renderer,
+            self.public_url,
+            first_sms,
+            self.link_key,
+        )
+
     def hand_back(self, attempt: Attempt) -> RowOutcome:
         """Return an unsent row to pending without counting an attempt."""
         message = attempt.row[0]
@@ -239,7 +264,7 @@ class Deliverer:
 
     def attempt(self, item: Attempt, withdrawn: Mapping[int, set[str]]) -> RowOutcome:
         """Render and send one row; never raises for a provider or template problem."""
-        message, patient, clinic, treatment = item.row
+        message, patient = item.row[0], item.row[1]
         assert message.id is not None and patient.id is not None
         base = RowOutcome(message.id, lc.SENT, message.attempts)
         if message.channel in withdrawn.get(patient.id, set()):
@@ -250,16 +275,7 @@ class Deliverer:
                 reason="consent withdrawn just before sending",
             )
         try:
-            outgoing = compose(
-                message,
-                patient,
-                clinic,
-                treatment,
-                self.renderer,
-                self.public_url,
-                item.first_sms,
-                self.link_key,
-            )
+            outgoing = self.render(item.row, item.first_sms)
         except TemplateError as error:
             log.error("message %s: template problem: %s", message.id, error)
             return replace(

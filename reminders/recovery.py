@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -30,6 +30,8 @@ class SentQuery:
     since: datetime
     until: datetime
     known_provider_ids: frozenset[str] = frozenset()
+    # The texts this row could have gone out with; empty when they cannot be rendered again.
+    texts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,13 @@ def reconcile_unknown(
     grace: timedelta,
     lease: timedelta,
     limit: int = 200,
+    texts: Callable[[int], frozenset[str]] = lambda _message_id: frozenset(),
 ) -> dict[str, int]:
-    """Ask each provider about unknown rows older than `grace` (callbacks get the first say)."""
+    """Ask each provider about unknown rows older than `grace` (callbacks get the first say).
+
+    `texts` renders a row's possible texts again, so a provider's message is credited only to
+    the row that sent it.
+    """
     counts = {FOUND: 0, NOT_FOUND: 0, CANNOT_TELL: 0}
     stmt = (
         select(
@@ -92,25 +99,26 @@ def reconcile_unknown(
             PATIENTS.c.email,
         )
         .join(PATIENTS, PATIENTS.c.id == M.patient_id)
-        .where(M.status == lc.UNKNOWN, M.updated_at <= now - grace)
+        # Only channels whose provider can be asked: rows of the others wait for an operator
+        # and must not fill every batch, keeping askable rows from ever being looked at.
+        .where(M.status == lc.UNKNOWN, M.updated_at <= now - grace, M.channel.in_(list(finders)))
         .order_by(M.updated_at)
         .limit(limit)
     )
     with engine.connect() as connection:
         rows = connection.execute(stmt).all()
     for row in rows:
-        finder = finders.get(row.channel)
-        if finder is None:
-            counts[CANNOT_TELL] += 1
-            continue
+        finder = finders[row.channel]
         started = (row.lease_expires_at or row.updated_at) - lease
+        to = (row.phone if row.channel == "sms" else row.email) or ""
         query = SentQuery(
             row.id,
             row.channel,
-            (row.phone if row.channel == "sms" else row.email) or "",
+            to,
             since=started - timedelta(minutes=5),
             until=now,
-            known_provider_ids=known_provider_ids(engine, row.patient_id, row.channel),
+            known_provider_ids=known_provider_ids(engine, row.channel, to),
+            texts=texts(row.id),
         )
         finding = finder.find(query)
         counts[finding.verdict] += 1
@@ -118,33 +126,46 @@ def reconcile_unknown(
     return counts
 
 
-def known_provider_ids(engine: Engine, patient_id: int, channel: str) -> frozenset[str]:
-    """Provider ids already recorded on this patient's rows for this channel."""
-    stmt = select(M.provider_id).where(
-        M.patient_id == patient_id, M.channel == channel, M.provider_id.is_not(None)
+def known_provider_ids(engine: Engine, channel: str, to: str) -> frozenset[str]:
+    """Provider ids already recorded on any row to this address (patients may share one)."""
+    address = PATIENTS.c.phone if channel == "sms" else PATIENTS.c.email
+    stmt = (
+        select(M.provider_id)
+        .join(PATIENTS, PATIENTS.c.id == M.patient_id)
+        .where(address == to, M.channel == channel, M.provider_id.is_not(None))
     )
     with engine.connect() as connection:
         return frozenset(connection.execute(stmt).scalars())
 
 
 class LookupFinder:
-    """Reconciles through a channel's `lookup(to, since, until, exclude=...)` (Twilio's)."""
+    """Reconciles through a channel's `sent_to(to, since, until, exclude)` (Twilio's)."""
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
 
     def find(self, query: SentQuery) -> Finding:
-        """FOUND with the provider's id, NOT_FOUND, or CANNOT_TELL when it cannot be asked."""
+        """FOUND with the provider's id, NOT_FOUND, or CANNOT_TELL when it cannot be told."""
         try:
-            found = self.channel.lookup(
+            found = self.channel.sent_to(
                 query.to, query.since, query.until, exclude=query.known_provider_ids
             )
         except SendError as error:
             log.warning("reconcile of message %s postponed: %s", query.message_id, error)
             return Finding(CANNOT_TELL)
-        if found is None:
+        if not found:
             return Finding(NOT_FOUND)
-        return Finding(FOUND, found.sid)
+        matching = [m for m in found if m.body in query.texts]
+        if matching:
+            return Finding(FOUND, matching[0].sid)
+        # Twilio has a message to this number with another text (another row's, a HELP answer,
+        # or this row's before an edit to the patient, clinic or template), or this row's text
+        # cannot be rendered again. Resending could duplicate it, so wait: once its own row
+        # claims it, this row is NOT_FOUND; if not, an operator decides.
+        log.warning(
+            "message %s: a provider message in its window has another text", query.message_id
+        )
+        return Finding(CANNOT_TELL)
 
 
 def settle(engine: Engine, message_id: int, finding: Finding, now: datetime) -> None:

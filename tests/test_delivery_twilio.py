@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.models import MESSAGES, PATIENTS
@@ -44,7 +44,8 @@ def test_a_timed_out_send_is_reconciled_from_twilio_without_a_second_send(
     [message_id] = due_rows(engine)
     fake_twilio.hold(7.0)  # arrives at Twilio, answers after the client's 5 s timeout
     channel = channel_for(fake_twilio)
-    deliverer(engine, channel).deliver([message_id], "w1")
+    sender = deliverer(engine, channel)
+    sender.deliver([message_id], "w1")
     assert row(engine, message_id).status == "unknown"
     counts = reconcile_unknown(
         engine,
@@ -52,6 +53,7 @@ def test_a_timed_out_send_is_reconciled_from_twilio_without_a_second_send(
         datetime.now(UTC) + timedelta(minutes=2),
         grace=timedelta(seconds=60),
         lease=timedelta(minutes=2),
+        texts=sender.possible_texts,
     )
     stored = row(engine, message_id)
     assert counts["found"] == 1 and stored.status == "sent"
@@ -59,3 +61,45 @@ def test_a_timed_out_send_is_reconciled_from_twilio_without_a_second_send(
     assert fake_twilio.sends_for(message_id) == 1
     with engine.connect() as connection:
         assert connection.execute(select(MESSAGES.c.status)).scalars().all() == ["sent"]
+
+
+def test_two_unknown_sms_in_one_window_are_each_matched_by_their_own_text(
+    engine: Engine, fake_twilio: FakeTwilio
+) -> None:
+    first, second = due_rows(engine, count=2)
+    release_claims(engine, [first], datetime.now(UTC))
+    with engine.begin() as connection:  # a different prompt, so a different text
+        connection.execute(update(MESSAGES).where(MESSAGES.c.id == first).values(step_key="day_3"))
+    channel = channel_for(fake_twilio)
+    sender = deliverer(engine, channel)
+    sender.deliver([second], "w1")  # Twilio has the second; the first never reached it
+    then = datetime.now(UTC) - timedelta(minutes=5)
+    with engine.begin() as connection:
+        for message_id, age in ((first, timedelta(seconds=1)), (second, timedelta(0))):
+            connection.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id == message_id)
+                .values(
+                    status="unknown",
+                    provider_id=None,
+                    sent_at=None,
+                    updated_at=then - age,  # the first is asked about first
+                    lease_expires_at=then,
+                )
+            )
+    finders = {"sms": LookupFinder(channel)}
+    for _pass in range(2):
+        reconcile_unknown(
+            engine,
+            finders,
+            datetime.now(UTC),
+            grace=timedelta(seconds=60),
+            lease=timedelta(minutes=2),
+            texts=sender.possible_texts,
+        )
+    [at_twilio] = fake_twilio.messages()
+    assert row(engine, second).status == "sent"
+    assert row(engine, second).provider_id == at_twilio["sid"]
+    # The first is not credited with the second's message: it goes back to be sent.
+    assert row(engine, first).status == "pending"
+    assert "never received" in row(engine, first).reason

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from reminders.channels.twilio import ProviderMessage
 from reminders.db import session_scope
 from reminders.models import MESSAGES
 from reminders.outbox import start_sending
@@ -15,6 +17,8 @@ from reminders.recovery import (
     FOUND,
     NOT_FOUND,
     Finding,
+    LookupFinder,
+    SentQuery,
     reconcile_unknown,
     sweep_expired_leases,
 )
@@ -22,6 +26,7 @@ from tests.fakes.channels import FixedFinder
 from tests.outbox_helpers import due_rows, row
 
 LEASE = timedelta(minutes=2)
+HOUR = timedelta(hours=1)
 
 
 def test_an_expired_claim_goes_back_to_pending_without_an_attempt(engine: Engine) -> None:
@@ -103,3 +108,69 @@ def test_an_unknown_the_provider_cannot_settle_stays_for_an_operator(engine: Eng
         lease=LEASE,
     )
     assert counts[CANNOT_TELL] == 1 and row(engine, message_id).status == "unknown"
+
+
+class ListedChannel:
+    """A channel whose provider holds the given messages for every query."""
+
+    def __init__(self, *messages: ProviderMessage) -> None:
+        self.messages = list(messages)
+
+    def sent_to(
+        self, to: str, since: datetime, until: datetime, exclude: Collection[str] = ()
+    ) -> list[ProviderMessage]:
+        return [m for m in self.messages if m.sid not in exclude]
+
+
+def held(sid: str, body: str) -> ProviderMessage:
+    """A message the provider has, created just now."""
+    return ProviderMessage(sid, "delivered", "+15555550123", body, datetime.now(UTC), None)
+
+
+def query(texts: frozenset[str] = frozenset()) -> SentQuery:
+    """A reconciliation query for message 1 over the last ten minutes."""
+    now = datetime.now(UTC)
+    return SentQuery(1, "sms", "+15555550123", now - timedelta(minutes=10), now, texts=texts)
+
+
+def test_the_provider_message_with_the_rows_text_is_credited_not_just_the_newest() -> None:
+    channel = ListedChannel(held("SMnew", "day 2 text"), held("SMold", "day 1 text"))
+    finding = LookupFinder(channel).find(query(frozenset({"day 1 text"})))
+    assert finding == Finding(FOUND, "SMold")
+
+
+def test_a_provider_message_with_another_text_is_not_credited_nor_resent() -> None:
+    channel = ListedChannel(held("SMother", "another row's text"))
+    assert LookupFinder(channel).find(query(frozenset({"day 1 text"}))).verdict == CANNOT_TELL
+
+
+def test_no_provider_message_in_the_window_means_never_received() -> None:
+    assert LookupFinder(ListedChannel()).find(query(frozenset({"day 1 text"}))).verdict == NOT_FOUND
+
+
+def test_a_row_whose_text_cannot_be_rendered_again_is_left_for_an_operator() -> None:
+    channel = ListedChannel(held("SMnew", "day 2 text"), held("SMold", "day 1 text"))
+    assert LookupFinder(channel).find(query()).verdict == CANNOT_TELL
+
+
+def test_unknown_email_rows_do_not_crowd_out_sms_rows_that_can_be_reconciled(
+    engine: Engine,
+) -> None:
+    sms = make_unknown(engine, timedelta(minutes=5))
+    with engine.begin() as connection:  # an older unknown email, which no provider can settle
+        connection.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.id != sms)
+            .values(status="unknown", channel="email", updated_at=datetime.now(UTC) - HOUR)
+        )
+    finder = FixedFinder(Finding(FOUND, "SM9"))
+    reconcile_unknown(
+        engine,
+        {"sms": finder},
+        datetime.now(UTC),
+        grace=timedelta(seconds=60),
+        lease=LEASE,
+        limit=1,
+    )
+    assert [q.message_id for q in finder.queries] == [sms]
+    assert row(engine, sms).status == "sent"

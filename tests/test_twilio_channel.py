@@ -145,8 +145,8 @@ def test_lookup_finds_a_message_twilio_received_although_the_send_timed_out(fake
     before = datetime.now(UTC)
     fake_twilio.hold(30, times=1)
     send_error(channel, sms(11, text="Glow Clinic: day 1"))
-    found = channel.lookup(TO, before, datetime.now(UTC), body="Glow Clinic: day 1")
-    assert found is not None
+    [found] = channel.sent_to(TO, before, datetime.now(UTC))
+    assert found.body == "Glow Clinic: day 1"
     assert found.status == "queued"
     assert found.sid == fake_twilio.messages()[0]["sid"]
     assert channel.fetch(found.sid) == found
@@ -157,17 +157,19 @@ def test_lookup_says_none_when_twilio_never_received_the_message(fake_twilio) ->
     before = datetime.now(UTC)
     fake_twilio.fail(429, 20429, times=1)
     send_error(channel, sms(12))
-    assert channel.lookup(TO, before, datetime.now(UTC)) is None
+    assert channel.sent_to(TO, before, datetime.now(UTC)) == []
 
 
-def test_lookup_ignores_other_recipients_bodies_and_times(fake_twilio) -> None:
+def test_lookup_ignores_other_recipients_other_times_and_known_sids(fake_twilio) -> None:
     channel = channel_for(fake_twilio)
     channel.send(sms(13, to="+15551230003", text="Glow Clinic: other"))
-    channel.send(sms(14, text="Glow Clinic: yesterday's"))
+    first = channel.send(sms(14, text="Glow Clinic: first"))
+    second = channel.send(sms(15, text="Glow Clinic: second"))
     now = datetime.now(UTC)
-    assert channel.lookup(TO, now - timedelta(minutes=1), now, body="Glow Clinic: x") is None
-    assert channel.lookup(TO, now + timedelta(seconds=2), now + timedelta(minutes=1)) is None
-    assert channel.lookup(TO, now - timedelta(minutes=1), now + timedelta(seconds=1)) is not None
+    assert channel.sent_to(TO, now + timedelta(seconds=2), now + timedelta(minutes=1)) == []
+    window = (TO, now - timedelta(minutes=1), now + timedelta(seconds=1))
+    assert {m.sid for m in channel.sent_to(*window)} == {first, second}
+    assert [m.sid for m in channel.sent_to(*window, exclude={first})] == [second]
 
 
 def test_fetch_of_an_unknown_sid_is_none(fake_twilio) -> None:

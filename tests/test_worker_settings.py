@@ -6,9 +6,13 @@ import random
 from pathlib import Path
 
 from reminders import lifecycle as lc
+from reminders.channels.console import ConsoleChannel
+from reminders.channels.twilio import TwilioChannel, TwilioConfig
 from reminders.config import load_settings
+from reminders.recovery import LookupFinder
 from tests.test_ops_api import make_client
 from workers.application import VISIBILITY_TIMEOUT_SECONDS, make_celery
+from workers.runtime import finders_for
 
 
 def test_celery_runs_json_only_late_acks_prefetch_one_no_results_and_short_limits() -> None:
@@ -53,3 +57,9 @@ def test_readyz_answers_503_naming_redis_when_it_is_unreachable(
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"database": "ok", "redis": "unreachable"}
+
+
+def test_unknown_sms_are_reconciled_through_twilio_and_email_is_left_to_operators() -> None:
+    twilio = TwilioChannel(TwilioConfig("AC" + "0" * 32, "token", from_="+15550000000"))
+    finders = finders_for({"sms": twilio, "email": ConsoleChannel("email")})
+    assert set(finders) == {"sms"} and isinstance(finders["sms"], LookupFinder)

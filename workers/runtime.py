@@ -80,12 +80,16 @@ def runtime() -> Runtime:
         link_key=link_key(settings),
         on_unsubscribed=lambda patient_id: opt_out_patient(engine, patient_id, utc_now()),
     )
-    finders: dict[str, Finder] = {
+    return Runtime(settings, engine, deliverer, finders_for(channels), recorder)
+
+
+def finders_for(channels: Mapping[str, object]) -> dict[str, Finder]:
+    """A reconciliation finder per channel whose provider can list what it sent (Twilio)."""
+    return {
         name: LookupFinder(channel)
         for name, channel in channels.items()
-        if hasattr(channel, "lookup")
+        if hasattr(channel, "sent_to")
     }
-    return Runtime(settings, engine, deliverer, finders, recorder)
 
 
 def senders_of(settings: Settings) -> dict[str, str]:

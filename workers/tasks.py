@@ -67,6 +67,7 @@ def reconcile_unknown() -> dict[str, int]:
         utc_now(),
         grace=timedelta(seconds=rt.settings.reconcile_grace_seconds),
         lease=timedelta(seconds=rt.settings.lease_seconds),
+        texts=rt.deliverer.possible_texts,
     )
 
 

@@ -142,21 +142,14 @@ class TwilioChannel:
             raise _lookup_failed(exc) from exc
         return _provider_message(message)
 
-    def lookup(
-        self,
-        to: str,
-        since: datetime,
-        until: datetime,
-        body: str | None = None,
-        exclude: Collection[str] = (),
-    ) -> ProviderMessage | None:
-        """The newest message to `to` created in [since, until] (and with `body`, if given).
+    def sent_to(
+        self, to: str, since: datetime, until: datetime, exclude: Collection[str] = ()
+    ) -> list[ProviderMessage]:
+        """The messages to `to` Twilio created in [since, until], newest first.
 
-        SIDs in `exclude` (already recorded on other rows) are skipped, so each message Twilio
-        holds accounts for one outbox row only.
-
-        None means Twilio never received such a message, so a resend is safe. Raises
-        SendError(transient) when Twilio cannot be asked right now.
+        SIDs in `exclude` (already recorded on other rows) are left out, so each message
+        Twilio holds accounts for one outbox row only. An empty list means Twilio received
+        nothing for that number then. Raises SendError(transient) when it cannot be asked.
         """
         start, end = since.replace(microsecond=0), until
         # Twilio filters DateSent by day, and a still-queued message has no DateSent yet:
@@ -165,21 +158,20 @@ class TwilioChannel:
             {"to": to, "date_sent_after": str((start - timedelta(days=1)).date()), "limit": 100},
             {"to": to, "limit": 20},
         ]
+        found: dict[str, ProviderMessage] = {}
         for query in queries:
             try:
-                found = self.client().messages.list(**query)
+                listed = self.client().messages.list(**query)
             except (TwilioRestException, TwilioServiceException) as exc:
                 raise _lookup_failed(exc) from exc
             except (HTTPError, TwilioException, ValueError) as exc:
                 raise _lookup_failed(exc) from exc
-            for message in found:
+            for message in listed:
                 candidate = _provider_message(message)
                 created = candidate.date_created
-                if created is None or not start <= created <= end or candidate.sid in exclude:
-                    continue
-                if body is None or candidate.body == body:
-                    return candidate
-        return None
+                if created is not None and start <= created <= end and candidate.sid not in exclude:
+                    found.setdefault(candidate.sid, candidate)
+        return sorted(found.values(), key=lambda m: m.date_created or start, reverse=True)
 
 
 def _provider_message(message: Any) -> ProviderMessage:
