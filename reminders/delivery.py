@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,12 +18,14 @@ from reminders import lifecycle as lc
 from reminders.caps import SmsLedger
 from reminders.channels.base import Channel, Outgoing, SendError
 from reminders.composition import compose
+from reminders.consent_gate import ConsentGate, gate_for
 from reminders.db import session_scope
 from reminders.metrics import Recorder
 from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.outbox import (
+    FreshContact,
     RowOutcome,
-    consent_withdrawn,
+    fresh_contacts,
     load_rows,
     record_outcomes,
     sms_history,
@@ -36,6 +38,9 @@ from reminders.sendcheck import Skip, recheck
 log = logging.getLogger(__name__)
 # With Redis down, throttled rows retry this soon: the outage is usually short.
 LIMITER_DOWN_RETRY_SECONDS = 5.0
+# A STOP being recorded takes a moment; the row is re-checked after it (and then skipped).
+STOPPING = "a STOP for this number is being recorded; back in the queue"
+STOPPING_RETRY = timedelta(seconds=2)
 Clock = Callable[[], datetime]
 Row = tuple[Message, Patient, Clinic, Treatment]
 
@@ -90,6 +95,8 @@ class Deliverer:
         rng: random.Random | None = None,
         recorder: Recorder | None = None,
         link_key: bytes = b"",
+        gate: ConsentGate | None = None,
+        longest_send: timedelta = timedelta(seconds=20),
     ) -> None:
         if not link_key:
             raise ValueError("link_key is required: it signs the unsubscribe links in emails")
@@ -97,6 +104,7 @@ class Deliverer:
         self.engine, self.channels, self.renderer = engine, channels, renderer
         self.public_url, self.clock, self.retry, self.lease = public_url, clock, retry, lease
         self.limiter = limiter or Unlimited()
+        self.gate = gate or gate_for(engine)
         self.senders = senders or {}
         self.on_unsubscribed = on_unsubscribed
         self.recorder = recorder or Recorder(None, "")
@@ -107,6 +115,9 @@ class Deliverer:
         self.chunk_size = chunk_size or concurrency * 4
         # Stop starting sends well before the lease or the task time limit runs out.
         self.budget = min(budget, lease / 2)
+        # No send may start unless it ends (connect plus read timeout) before the lease does:
+        # past it the sweeper may hand the row to reconciliation, and then to another worker.
+        self.longest_send = min(longest_send, lease / 2)
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send")
 
     def deliver(self, ids: Sequence[int], owner: str) -> DeliveryReport:
@@ -125,6 +136,7 @@ class Deliverer:
         record_outcomes(self.engine, held + throttled, now)
         report.add(held + throttled)
         deadline = now + self.budget
+        last_start = now + self.lease - self.longest_send
         for start in range(0, len(ready), self.chunk_size):
             chunk = ready[start : start + self.chunk_size]
             if self.clock() > deadline:
@@ -132,22 +144,40 @@ class Deliverer:
                 record_outcomes(self.engine, outcomes, self.clock())
                 report.add(outcomes)
                 break
-            outcomes = self.send_chunk(chunk)
+            outcomes = self.send_chunk(chunk, last_start)
             record_outcomes(self.engine, outcomes, self.clock())
             report.add(outcomes)
             self.unsubscribe(chunk, outcomes)
             self.recorder.record_sends((o.status, o.provider_code) for o in outcomes)
         return report
 
-    def send_chunk(self, chunk: Sequence[Attempt]) -> list[RowOutcome]:
-        """Re-read consent, then send; on PostgreSQL an opt-out waits for these sends."""
-        with Session(self.engine) as session:
-            # FOR SHARE (dropped on SQLite): a STOP committing now blocks until this chunk's
-            # sends are done, so no SMS is accepted after an opt-out is recorded.
-            withdrawn = consent_withdrawn(session, [a.row[1].id for a in chunk], lock=True)
-            outcomes = list(self.pool.map(lambda a: self.attempt(a, withdrawn), chunk))
-            session.commit()
-        return outcomes
+    def send_chunk(self, chunk: Sequence[Attempt], last_start: datetime) -> list[RowOutcome]:
+        """Re-read consent, then send; an opt-out being recorded waits for these sends."""
+        numbers = {a.row[1].phone or "" for a in chunk if a.row[0].channel == "sms"}
+        with self.gate.sending(sorted(numbers - {""})) as changing:
+            # The gate is entered before consent is read: a STOP that commits later waits
+            # until these sends are done, so no SMS is accepted after it is recorded.
+            outcomes = {
+                a.row[0].id: self.hand_back(a, STOPPING, STOPPING_RETRY)
+                for a in chunk
+                if a.row[0].channel == "sms" and a.row[1].phone in changing
+            }
+            clear = [a for a in chunk if a.row[0].id not in outcomes]
+            with Session(self.engine) as session:
+                # FOR SHARE on PostgreSQL (SQLite drops it and relies on the gate).
+                fresh = fresh_contacts(session, [a.row[1].id for a in clear], lock=True)
+                sends = [self.pool.submit(self.attempt, a, fresh, last_start) for a in clear]
+                try:
+                    sent = [send.result() for send in sends]
+                finally:
+                    # Never leave the gate or the lock while a send runs: after a time limit or
+                    # a bug, sends not started are dropped and the running ones finish first.
+                    for send in sends:
+                        send.cancel()
+                    wait(sends)
+                outcomes.update(zip((a.row[0].id for a in clear), sent, strict=True))
+                session.commit()
+        return [outcomes[a.row[0].id] for a in chunk]
 
     def possible_texts(self, message_id: int) -> frozenset[str]:
         """The texts this row renders to now, as a first SMS or not; empty if it cannot render."""
@@ -174,7 +204,12 @@ class Deliverer:
             self.link_key,
         )
 
-    def hand_back(self, attempt: Attempt) -> RowOutcome:
+    def hand_back(
+        self,
+        attempt: Attempt,
+        reason: str = "the batch ran out of time; back in the queue",
+        delay: timedelta = timedelta(0),
+    ) -> RowOutcome:
         """Return an unsent row to pending without counting an attempt."""
         message = attempt.row[0]
         assert message.id is not None
@@ -182,8 +217,8 @@ class Deliverer:
             message.id,
             lc.PENDING,
             message.attempts - 1,
-            reason="the batch ran out of time; back in the queue",
-            next_attempt_at=self.clock(),
+            reason=reason,
+            next_attempt_at=self.clock() + delay,
         )
 
     def triage(
@@ -262,18 +297,25 @@ class Deliverer:
                 )
         return waiting, allowed
 
-    def attempt(self, item: Attempt, withdrawn: Mapping[int, set[str]]) -> RowOutcome:
+    def attempt(
+        self, item: Attempt, fresh: Mapping[int, FreshContact], last_start: datetime
+    ) -> RowOutcome:
         """Render and send one row; never raises for a provider or template problem."""
         message, patient = item.row[0], item.row[1]
         assert message.id is not None and patient.id is not None
         base = RowOutcome(message.id, lc.SENT, message.attempts)
-        if message.channel in withdrawn.get(patient.id, set()):
+        contact = fresh.get(patient.id)
+        if contact is not None and message.channel in contact.withdrawn:
             return replace(
                 base,
                 status=lc.SKIPPED,
                 attempts=message.attempts - 1,
                 reason="consent withdrawn just before sending",
             )
+        loaded = patient.phone if message.channel == "sms" else patient.email
+        if contact is not None and contact.address(message.channel) != loaded:
+            # Changed since this batch was loaded: send to the new address on the next pass.
+            return self.hand_back(item, "the patient's contact changed just before sending")
         try:
             outgoing = self.render(item.row, item.first_sms)
         except TemplateError as error:
@@ -284,6 +326,11 @@ class Deliverer:
                 reason="could not render its template",
                 last_error=str(error),
             )
+        if self.clock() > last_start:
+            return self.hand_back(item, "the lease would end mid-send; back in the queue")
+        if message.channel == "sms" and self.gate.stopping(outgoing.to):
+            # A STOP began waiting after this chunk read consent: do not start a new send.
+            return self.hand_back(item, STOPPING, STOPPING_RETRY)
         try:
             provider_id = self.channels[message.channel].send(outgoing)
         except SendError as error:

@@ -37,6 +37,21 @@ class Report:
     error_code: str | None = None
 
 
+# Twilio's code for a number that unsubscribed at the carrier (replied STOP to Twilio).
+UNSUBSCRIBED = "21610"
+
+
+def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
+    """The patient to opt out of SMS when a report says their number unsubscribed, else None."""
+    if report.error_code != UNSUBSCRIBED or TWILIO_STATUS.get(report.status) != lc.FAILED:
+        return None
+    with engine.connect() as connection:
+        patient_id = connection.execute(
+            sa.select(MESSAGES.c.patient_id).where(MESSAGES.c.id == report.message_id)
+        ).scalar()
+    return int(patient_id) if patient_id is not None else None
+
+
 def sources_for(target: str) -> list[str]:
     """The statuses a row may be in for `target` to be a step forward."""
     return [status for status, rank in RANK.items() if rank < RANK[target]]

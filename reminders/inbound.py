@@ -6,9 +6,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from reminders.consent_gate import ConsentGate
+from reminders.db import session_scope
 from reminders.masking import mask_address
 from reminders.models import Clinic, InboundReply, Patient
 from reminders.optout import opt_in, opt_out, patients_with_phone
@@ -32,6 +35,13 @@ class InboundResult:
 
     answer: str | None = None
     alert_id: int | None = None
+
+
+def receive(engine: Engine, gate: ConsentGate, text: Inbound, now: datetime) -> InboundResult:
+    """Apply the text in one transaction; a STOP commits only after sends already under way."""
+    stopping = [text.from_number] if classify(text.body).kind == OPT_OUT else []
+    with gate.changing(stopping), session_scope(engine) as session:
+        return handle_inbound(session, text, now)
 
 
 def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundResult:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders import lifecycle as lc
+from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
 from reminders.enrollment import replan_patient
 from reminders.models import PATIENTS, Clinic, Message, Patient, Treatment
@@ -106,9 +107,16 @@ def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> No
         session.add(patient)
 
 
-def opt_out_patient(engine: Engine, patient_id: int, now: datetime) -> None:
+def opt_out_patient(engine: Engine, gate: ConsentGate, patient_id: int, now: datetime) -> None:
     """Twilio said 21610 for this patient: treat it as a STOP from their number."""
-    with session_scope(engine) as session:
+    with Session(engine) as session:
         patient = session.get(Patient, patient_id)
-        if patient is not None and patient.phone:
-            opt_out(session, patient.phone, now)
+        phone = patient.phone if patient else None
+    if phone:
+        stop_number(engine, gate, phone, now)
+
+
+def stop_number(engine: Engine, gate: ConsentGate, phone: str, now: datetime) -> list[Patient]:
+    """Record a STOP in its own transaction, after the sends that already read consent."""
+    with gate.changing([phone]), session_scope(engine) as session:
+        return opt_out(session, phone, now)

@@ -187,10 +187,23 @@ def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetim
     return int(result.rowcount or 0)
 
 
-def consent_withdrawn(
+@dataclass(frozen=True)
+class FreshContact:
+    """A patient's consent and addresses, read just before a chunk of sends."""
+
+    withdrawn: frozenset[str]
+    phone: str | None
+    email: str | None
+
+    def address(self, channel: str) -> str | None:
+        """Where this channel writes to now."""
+        return self.phone if channel == "sms" else self.email
+
+
+def fresh_contacts(
     session: Session, patient_ids: Sequence[int | None], lock: bool = False
-) -> dict[int, set[str]]:
-    """Per patient, the channels they may no longer be written to, read fresh."""
+) -> dict[int, FreshContact]:
+    """Per patient, the channels they may no longer be written to and their addresses, fresh."""
     ids = sorted({pid for pid in patient_ids if pid is not None})
     if not ids:
         return {}
@@ -200,6 +213,10 @@ def consent_withdrawn(
         stmt = stmt.with_for_update(read=True)
     # Plain rows, not ORM objects: this runs before every chunk of sends.
     return {
-        row.id: {ch for ch in ("sms", "email") if consent_problem(ch, cast(Reachable, row))}
+        row.id: FreshContact(
+            frozenset(ch for ch in ("sms", "email") if consent_problem(ch, cast(Reachable, row))),
+            row.phone,
+            row.email,
+        )
         for row in session.execute(stmt)
     }

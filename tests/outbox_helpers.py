@@ -48,7 +48,7 @@ def deliverer(engine: Engine, channel: Any, **options: Any) -> Deliverer:
         {"sms": channel, "email": channel},
         Renderer(),
         "http://test",
-        lambda: datetime.now(UTC),
+        options.pop("clock", lambda: datetime.now(UTC)),
         **options,
     )
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time as clock
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from reminders.channels.base import SendError
-from reminders.delivery import RetryPolicy
+from reminders.channels.base import Outgoing, SendError
+from reminders.consent_gate import RowLockGate, gate_for
+from reminders.delivery import STOPPING, RetryPolicy
 from reminders.models import CLINICS, MESSAGES, PATIENTS, TREATMENTS
+from reminders.optout import stop_number
 from reminders.ratelimit import Grant, LimiterUnavailableError
 from tests.fakes.channels import ScriptedChannel
 from tests.outbox_helpers import deliverer, due_rows, row
@@ -210,35 +217,211 @@ def test_a_prompt_the_cap_would_deliver_too_late_is_skipped(engine: Engine) -> N
 
 
 class StopDuringFirstSend(ScriptedChannel):
-    """The patient replies STOP while their first message is with the provider."""
+    """The patient texts STOP while their first message is with the provider."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__("sms")
         self.engine = engine
-        self.opt_out_finished_during_send: bool | None = None
+        self.stop_committed_during_send: bool | None = None
 
-    def send(self, outgoing):  # type: ignore[no-untyped-def]
-        if self.opt_out_finished_during_send is None:
-            import threading
-
-            def opt_out() -> None:
-                with self.engine.begin() as connection:
-                    connection.execute(update(PATIENTS).values(sms_opted_out_at=datetime.now(UTC)))
-
-            thread = threading.Thread(target=opt_out)
-            thread.start()
-            thread.join(timeout=1)
-            self.opt_out_finished_during_send = not thread.is_alive()
+    def send(self, outgoing: Outgoing) -> str:
+        if self.stop_committed_during_send is None:
+            stop = threading.Thread(
+                target=stop_number,
+                args=(self.engine, gate_for(self.engine), outgoing.to, datetime.now(UTC)),
+            )
+            stop.start()
+            stop.join(timeout=1)
+            self.stop_committed_during_send = not stop.is_alive()
         return super().send(outgoing)
 
 
-def test_a_stop_during_a_batch_stops_the_rest_of_the_batch(any_engine: Engine) -> None:
+def test_a_stop_during_a_batch_waits_for_the_send_and_stops_the_rest(any_engine: Engine) -> None:
     ids = due_rows(any_engine, count=3)
     channel = StopDuringFirstSend(any_engine)
     deliverer(any_engine, channel, concurrency=1, chunk_size=1).deliver(ids, "w1")
-    statuses = sorted(row(any_engine, i).status for i in ids)
+    assert len(channel.sent) == 1 and row(any_engine, ids[0]).status == "sent"
+    for later in ids[1:]:
+        # Skipped once the STOP is in, or (SQLite) back in the queue while it was being recorded.
+        stored = row(any_engine, later)
+        assert stored.status == "skipped" or (stored.status, stored.reason) == ("pending", STOPPING)
+    # The STOP could not commit while the send it raced with was in flight: row lock on
+    # PostgreSQL, file gate on SQLite.
+    assert channel.stop_committed_during_send is False
+
+
+class StopRecordedAtTheGate(RowLockGate):
+    """A gate that lets a STOP commit just as the sender enters: consent must be read after."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def sending(self, numbers: Iterable[str]) -> Iterator[set[str]]:
+        with self.engine.begin() as connection:
+            connection.execute(update(PATIENTS).values(sms_opted_out_at=datetime.now(UTC)))
+        yield set()
+
+
+def test_consent_is_read_after_entering_the_gate(engine: Engine) -> None:
+    [message_id] = due_rows(engine)
+    channel = ScriptedChannel("sms")
+    deliverer(engine, channel, gate=StopRecordedAtTheGate(engine)).deliver([message_id], "w1")
+    assert channel.sent == [] and row(engine, message_id).status == "skipped"
+
+
+class NumberBeingStopped(RowLockGate):
+    """A gate on which a STOP for every number is being recorded."""
+
+    @contextmanager
+    def sending(self, numbers: Iterable[str]) -> Iterator[set[str]]:
+        yield set(numbers)
+
+    def stopping(self, number: str) -> bool:
+        return True
+
+
+def test_an_sms_to_a_number_being_stopped_waits_in_the_queue_unsent(engine: Engine) -> None:
+    [sms] = due_rows(engine)
+    channel = ScriptedChannel("sms")
+    before = datetime.now(UTC)
+    deliverer(engine, channel, gate=NumberBeingStopped()).deliver([sms], "w1")
+    stored = row(engine, sms)
+    assert channel.sent == [] and stored.status == "pending" and stored.attempts == 0
+    assert "STOP" in stored.reason and stored.next_attempt_at > before + timedelta(seconds=1)
+
+
+def test_an_email_is_not_held_back_by_a_stop_being_recorded(engine: Engine) -> None:
+    [email] = due_rows(engine, channel="email")
+    channel = ScriptedChannel("email")
+    deliverer(engine, channel, gate=NumberBeingStopped()).deliver([email], "w1")
+    assert len(channel.sent) == 1 and row(engine, email).status == "sent"
+
+
+class StopArrivesAfterFirstSend(RowLockGate):
+    """A gate the chunk enters freely; a STOP starts waiting once the first SMS has gone."""
+
+    def __init__(self, channel: ScriptedChannel) -> None:
+        self.channel = channel
+
+    def stopping(self, number: str) -> bool:
+        return len(self.channel.sent) >= 1
+
+
+def test_a_stop_that_starts_waiting_mid_chunk_stops_the_sends_not_yet_started(
+    engine: Engine,
+) -> None:
+    ids = due_rows(engine, count=3)
+    channel = ScriptedChannel("sms")
+    gate = StopArrivesAfterFirstSend(channel)
+    deliverer(engine, channel, gate=gate, concurrency=1, chunk_size=3).deliver(ids, "w1")
+    stored = [row(engine, i) for i in ids]
     assert len(channel.sent) == 1
-    assert statuses == ["sent", "skipped", "skipped"]
-    if any_engine.dialect.name == "postgresql":
-        # The opt-out could not commit while the send it raced with was in flight.
-        assert channel.opt_out_finished_during_send is False
+    assert sorted(r.status for r in stored) == ["pending", "pending", "sent"]
+    assert {r.reason for r in stored if r.status == "pending"} == {STOPPING}
+
+
+class SlowSecondSend(ScriptedChannel):
+    """The first send hits a bug; the second, on another thread, is still at the provider."""
+
+    def __init__(self) -> None:
+        super().__init__("sms")
+        self.calls = 0
+        self.finished_at = 0.0
+        self.second_started = threading.Event()
+
+    def send(self, outgoing: Outgoing) -> str:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        if call == 1:
+            # Fail only once the other send is running, or the pool may cancel it unstarted.
+            assert self.second_started.wait(5), "the second send never started"
+            raise RuntimeError("a bug, not a provider error")
+        self.second_started.set()
+        clock.sleep(0.3)
+        self.finished_at = clock.monotonic()
+        return super().send(outgoing)
+
+
+class LeavingGate(RowLockGate):
+    """Records when the chunk leaves the gate."""
+
+    def __init__(self) -> None:
+        self.left_at = 0.0
+
+    @contextmanager
+    def sending(self, numbers: Iterable[str]) -> Iterator[set[str]]:
+        try:
+            yield set()
+        finally:
+            self.left_at = clock.monotonic()
+
+
+def test_a_failing_chunk_leaves_the_gate_only_after_its_running_sends_finish(
+    engine: Engine,
+) -> None:
+    ids = due_rows(engine, count=2)
+    channel, gate = SlowSecondSend(), LeavingGate()
+    with pytest.raises(RuntimeError):
+        deliverer(engine, channel, gate=gate, concurrency=2, chunk_size=2).deliver(ids, "w1")
+    assert channel.finished_at > 0 and gate.left_at >= channel.finished_at
+
+
+class SlowProvider(ScriptedChannel):
+    """Each send takes half a minute of a fake clock."""
+
+    def __init__(self) -> None:
+        super().__init__("sms")
+        self.now = datetime.now(UTC)
+
+    def clock(self) -> datetime:
+        return self.now
+
+    def send(self, outgoing: Outgoing) -> str:
+        self.now += timedelta(seconds=30)
+        return super().send(outgoing)
+
+
+def test_no_send_starts_that_could_outlast_the_rows_lease(engine: Engine) -> None:
+    ids = due_rows(engine, count=3)
+    channel = SlowProvider()
+    sender = deliverer(
+        engine,
+        channel,
+        clock=channel.clock,
+        lease=timedelta(seconds=100),
+        longest_send=timedelta(seconds=45),
+        concurrency=1,
+        chunk_size=3,
+    )
+    sender.deliver(ids, "w1")
+    # Sends start at 0 s and 30 s; one starting at 60 s could run to 105 s, past the lease.
+    stored = sorted((row(engine, i) for i in ids), key=lambda r: r.status)
+    assert len(channel.sent) == 2
+    assert [r.status for r in stored] == ["pending", "sent", "sent"]
+    assert stored[0].attempts == 0 and "lease" in stored[0].reason
+
+
+class NumberChangedAtTheGate(RowLockGate):
+    """A gate at which the clinic changes the patient's number just as the sender enters."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def sending(self, numbers: Iterable[str]) -> Iterator[set[str]]:
+        with self.engine.begin() as connection:
+            connection.execute(update(PATIENTS).values(phone="+15555550199"))
+        yield set()
+
+
+def test_a_number_changed_just_before_sending_is_not_texted_and_the_row_waits(
+    engine: Engine,
+) -> None:
+    [message_id] = due_rows(engine)
+    channel = ScriptedChannel("sms")
+    deliverer(engine, channel, gate=NumberChangedAtTheGate(engine)).deliver([message_id], "w1")
+    stored = row(engine, message_id)
+    assert channel.sent == []
+    assert stored.status == "pending" and stored.attempts == 0 and "changed" in stored.reason

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from reminders.consent_gate import gate_for
 from reminders.models import MESSAGES, PATIENTS
 from reminders.optout import opt_out_patient
 from reminders.outbox import claim_due, release_claims
@@ -23,8 +24,12 @@ def test_an_unsubscribed_number_at_twilio_opts_the_patient_out_of_every_sms(
     release_claims(engine, later, datetime.now(UTC))
     fake_twilio.fail(400, 21610)
     channel = channel_for(fake_twilio)
+    gate = gate_for(engine)
     sender = deliverer(
-        engine, channel, on_unsubscribed=lambda pid: opt_out_patient(engine, pid, datetime.now(UTC))
+        engine,
+        channel,
+        gate=gate,
+        on_unsubscribed=lambda pid: opt_out_patient(engine, gate, pid, datetime.now(UTC)),
     )
     sender.deliver([first], "w1")
     assert row(engine, first).status == "failed" and row(engine, first).provider_code == "21610"

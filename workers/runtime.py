@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
+from reminders.consent_gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated
 from reminders.delivery import Deliverer, RetryPolicy
 from reminders.metrics import Recorder
@@ -61,6 +62,7 @@ def runtime() -> Runtime:
     )
     recorder = Recorder(redis_client, settings.redis_key_prefix)
     channels = build_channels(settings)
+    gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
     deliverer = Deliverer(
         engine=engine,
         channels=channels,
@@ -78,7 +80,11 @@ def runtime() -> Runtime:
         concurrency=settings.send_concurrency,
         recorder=recorder,
         link_key=link_key(settings),
-        on_unsubscribed=lambda patient_id: opt_out_patient(engine, patient_id, utc_now()),
+        gate=gate,
+        longest_send=timedelta(
+            seconds=2 * max(settings.twilio_timeout_seconds, settings.smtp_timeout_seconds)
+        ),
+        on_unsubscribed=lambda patient_id: opt_out_patient(engine, gate, patient_id, utc_now()),
     )
     return Runtime(settings, engine, deliverer, finders_for(channels), recorder)
 

@@ -24,6 +24,7 @@ from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
 from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
+from reminders.consent_gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated
 from reminders.redis_link import resolve_redis_url
 from reminders.unsubscribe import link_key
@@ -43,6 +44,7 @@ def create_app(
         channels=channels if channels is not None else build_channels(settings),
         link_key=link_key(settings),
         event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
+        gate=gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
     )
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Channel
 from reminders.config import Settings
+from reminders.consent_gate import ConsentGate
 
 
 @dataclass
@@ -22,6 +23,8 @@ class AppState:
     # Clinic events applied at once (REMINDERS_API_EVENT_THREADS): the work is CPU-bound
     # Python, so more threads per process only fight over the GIL.
     event_limiter: anyio.CapacityLimiter
+    # Orders a texted STOP after the SMS sends already under way (see consent_gate).
+    gate: ConsentGate
     channels: dict[str, Channel] = field(default_factory=dict)
     link_key: bytes = b""
 

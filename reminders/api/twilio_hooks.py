@@ -17,9 +17,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from reminders.alert_outbox import AlertPolicy, deliver_alert
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
-from reminders.db import session_scope
-from reminders.delivery_reports import Report, apply_report
-from reminders.inbound import Inbound, handle_inbound
+from reminders.delivery_reports import Report, apply_report, unsubscribed_patient
+from reminders.inbound import Inbound, receive
+from reminders.optout import opt_out_patient
 
 router = APIRouter(tags=["twilio webhooks"])
 log = logging.getLogger(__name__)
@@ -89,8 +89,13 @@ async def status_callback(
         status=str(form.get("MessageStatus") or "").lower(),
         error_code=str(form.get("ErrorCode") or "")[:32] or None,
     )
-    outcome = await run_in_threadpool(apply_report, state.engine, report, datetime.now(UTC))
+    now = datetime.now(UTC)
+    outcome = await run_in_threadpool(apply_report, state.engine, report, now)
     log.info("status callback for message %s: %s", report.message_id, outcome)
+    # 21610 can come here too (after Twilio accepted the send): the same as a texted STOP.
+    patient_id = await run_in_threadpool(unsubscribed_patient, state.engine, report)
+    if patient_id is not None:
+        await run_in_threadpool(opt_out_patient, state.engine, state.gate, patient_id, now)
     return JSONResponse({"detail": outcome})
 
 
@@ -120,8 +125,7 @@ async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_s
 
 def respond(state: AppState, text: Inbound) -> str | None:
     """Handle the text in one transaction, then email any warning-sign alert it raised."""
-    with session_scope(state.engine) as session:
-        result = handle_inbound(session, text, datetime.now(UTC))
+    result = receive(state.engine, state.gate, text, datetime.now(UTC))
     if result.alert_id is not None:
         # A failure here is retried by beat (reminders.send_alerts), so Twilio still gets 200.
         policy = AlertPolicy.from_settings(state.settings)

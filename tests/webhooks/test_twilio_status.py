@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from reminders.models import Message
+from reminders.models import Message, Patient
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 from tests.webhooks.conftest import Hooks
 
@@ -97,3 +97,22 @@ def test_an_unsigned_or_wrongly_signed_callback_is_refused(hooks: Hooks) -> None
     forged = hooks.post_twilio(f"/v1/twilio/status?message_id={message_id}", form, token="wrong")
     assert forged.status_code == 401
     assert stored(hooks, message_id).status == "sent"
+
+
+def test_an_unsubscribed_number_reported_by_callback_opts_the_patient_out_of_sms(
+    hooks: Hooks,
+) -> None:
+    message_id = one_message(hooks, "sent", "SM1")
+    assert report(hooks, message_id, "undelivered", code="21610") == 200
+    assert stored(hooks, message_id).status == "failed"
+    with Session(hooks.engine) as session:
+        patient = session.exec(select(Patient).where(Patient.external_id == "p-s")).one()
+    assert patient.sms_opted_out_at is not None
+
+
+def test_another_failure_code_leaves_sms_consent_alone(hooks: Hooks) -> None:
+    message_id = one_message(hooks, "sent", "SM1")
+    assert report(hooks, message_id, "undelivered", code="30003") == 200
+    with Session(hooks.engine) as session:
+        patient = session.exec(select(Patient).where(Patient.external_id == "p-s")).one()
+    assert patient.sms_opted_out_at is None
