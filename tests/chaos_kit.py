@@ -230,6 +230,8 @@ def verdict(name: str, engine: Engine, fake: RemoteFakeTwilio) -> dict[str, int]
         "lost": sum(1 for r in sent if accepted.get(r.id, 0) == 0)
         + sum(1 for r in rows if r.status not in SETTLED),
         "unknown": sum(1 for r in rows if r.status == "unknown"),
+        # Settled from `unknown` by asking the provider: the path a crash mid-send takes.
+        "reconciled": sum(1 for r in rows if (r.reason or "").startswith("reconciled:")),
         "dead": sum(1 for r in rows if r.status == "dead"),
         "failed": sum(1 for r in rows if r.status == "failed"),
         "unexplained": sum(
