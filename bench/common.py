@@ -6,6 +6,7 @@ import io
 import json
 import os
 import subprocess
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,9 +35,24 @@ def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
         "memory_gib": round(pages / 2**30, 1),
+        "python_loop_ms": python_loop_ms(),
         "commit": commit,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def python_loop_ms() -> float:
+    """A fixed pure-Python loop's time, best of five: this shared machine's speed right now.
+
+    Its speed drifts by up to 2x over a day; a figure measured at 20 ms here and one at 10 ms
+    compare only after scaling by this.
+    """
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(i * i for i in range(200_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 def save(name: str, figures: dict[str, Any], summary: str) -> None:
