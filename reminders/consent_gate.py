@@ -30,6 +30,10 @@ DEFAULT_PATIENCE = 30.0
 class ConsentGate(Protocol):
     """Orders consent changes after the sends that read the old consent."""
 
+    # False where the database's row locks already order changes: callers may skip the work
+    # of finding which numbers a change concerns.
+    orders_changes: bool
+
     def sending(self, numbers: Iterable[str]) -> AbstractContextManager[set[str]]:
         """Enter before reading consent; yields the numbers not to send to now (a change is due)."""
         ...
@@ -45,6 +49,8 @@ class ConsentGate(Protocol):
 
 class RowLockGate:
     """PostgreSQL: the send chunk's FOR SHARE lock already orders a STOP after its sends."""
+
+    orders_changes = False
 
     def sending(self, numbers: Iterable[str]) -> AbstractContextManager[set[str]]:
         """Nothing to wait for."""
@@ -70,6 +76,8 @@ class FileGate:
     before each send, so once it is held only sends already started can still be in flight,
     and `patience` must exceed the longest one (connect plus read timeout).
     """
+
+    orders_changes = True
 
     def __init__(
         self,

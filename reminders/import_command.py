@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from reminders.config import load_settings
+from reminders.consent_gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated, session_scope
 from reminders.importer import ImportFileError, ImportReport, import_rows, read_rows
 from reminders.models import Clinic
@@ -24,7 +25,8 @@ def import_csv(
     clinic: Annotated[str, typer.Option(help="The clinic the patients belong to.")],
 ) -> None:
     """Enroll a clinic's existing patients from CSV; exits 1 when any row was rejected."""
-    engine = make_engine(load_settings().effective_database_url)
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
     with session_scope(engine) as session:
         known = session.get(Clinic, clinic) is not None
@@ -38,7 +40,8 @@ def import_csv(
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("rows", total=len(rows))
-        report = import_rows(engine, clinic, rows, lambda: progress.advance(task))
+        gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
+        report = import_rows(engine, clinic, rows, lambda: progress.advance(task), gate)
     show(report)
     if report.rejected_rows:
         raise typer.Exit(1)

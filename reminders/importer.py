@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from reminders.consent_changes import numbers_withdrawn
+from reminders.consent_gate import ConsentGate, gate_for
 from reminders.db import session_scope
 from reminders.event_effects import EventRefusedError, apply_event
 from reminders.events import InvalidEventError, parse_event
@@ -97,11 +99,13 @@ def import_rows(
     clinic_id: str,
     rows: Iterable[tuple[int, dict[str, str]]],
     advance: Callable[[], None] = lambda: None,
+    gate: ConsentGate | None = None,
 ) -> ImportReport:
     """Enroll each row in its own transaction; a bad row is reported and writes nothing."""
     report = ImportReport()
+    gate = gate or gate_for(engine)
     for line, row in rows:
-        problems = enroll_row(engine, clinic_id, row)
+        problems = enroll_row(engine, gate, clinic_id, row)
         if problems:
             report.rejected_rows += 1
             report.rejections += [
@@ -113,7 +117,9 @@ def import_rows(
     return report
 
 
-def enroll_row(engine: Engine, clinic_id: str, row: dict[str, str]) -> list[dict[str, str]]:
+def enroll_row(
+    engine: Engine, gate: ConsentGate, clinic_id: str, row: dict[str, str]
+) -> list[dict[str, str]]:
     """Validate and apply one row; the problems, or [] when it was enrolled."""
     try:
         with session_scope(engine) as session:
@@ -122,7 +128,10 @@ def enroll_row(engine: Engine, clinic_id: str, row: dict[str, str]) -> list[dict
                 raise ImportFileError(f"no clinic {clinic_id!r}")
             body = {"type": "treatment.completed", "data": event_data(row)}
             event = parse_event(body, clinic.default_region)
-            apply_event(session, clinic, event, datetime.now(UTC))
+            # A row that removes a number or its consent waits for sends to it in flight.
+            with gate.changing(numbers_withdrawn(session, gate, clinic.id, event)):
+                apply_event(session, clinic, event, datetime.now(UTC))
+                session.commit()
     except (InvalidEventError, EventRefusedError) as exc:
         return exc.problems
     except IntegrityError:

@@ -24,14 +24,16 @@ from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
 from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
-from reminders.consent_gate import gate_for, patience_for
+from reminders.consent_gate import ConsentGate, gate_for, patience_for
 from reminders.db import make_engine, require_migrated
 from reminders.redis_link import resolve_redis_url
 from reminders.unsubscribe import link_key
 
 
 def create_app(
-    settings: Settings | None = None, channels: dict[str, Channel] | None = None
+    settings: Settings | None = None,
+    channels: dict[str, Channel] | None = None,
+    gate: ConsentGate | None = None,
 ) -> FastAPI:
     """The application; refuses to start on an un-migrated database. Channels send clinic alerts."""
     settings = settings or load_settings()
@@ -44,7 +46,7 @@ def create_app(
         channels=channels if channels is not None else build_channels(settings),
         link_key=link_key(settings),
         event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
-        gate=gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
+        gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
     )
 
     @asynccontextmanager

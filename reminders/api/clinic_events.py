@@ -18,8 +18,10 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
 from reminders.clinics import accepted_secrets
+from reminders.consent_changes import numbers_withdrawn
+from reminders.consent_gate import ConsentGate
 from reminders.event_effects import EventRefusedError, apply_event
-from reminders.events import InvalidEventError, parse_event
+from reminders.events import Event, InvalidEventError, parse_event
 from reminders.models import CLINICS, RECEIPTS, Clinic
 
 router = APIRouter(tags=["clinic webhooks"])
@@ -90,7 +92,7 @@ def handle(
                 assert clinic is not None
                 if stored is not None:
                     return stored
-                return process(session, clinic, webhook_id, body, now)
+                return process(session, state.gate, clinic, webhook_id, body, now)
         except IntegrityError:
             # A concurrent delivery of the same webhook-id (or the same patient) won the race;
             # the next attempt finds its receipt, or applies this event on top of its changes.
@@ -141,18 +143,34 @@ def clinic_and_receipt(
 
 
 def process(
-    session: Session, clinic: Clinic, webhook_id: str, body: bytes, now: datetime
+    session: Session,
+    gate: ConsentGate,
+    clinic: Clinic,
+    webhook_id: str,
+    body: bytes,
+    now: datetime,
 ) -> tuple[int, dict[str, Any]]:
     """Validate and apply in the session's transaction; a rejected request writes nothing."""
     if len(webhook_id) > 200:
         return 422, rejected([{"field": "webhook-id", "problem": "at most 200 characters"}])
     try:
         event = parse_event(json.loads(body), clinic.default_region)
-        applied = apply_event(session, clinic, event, now)
     except json.JSONDecodeError as exc:
-        session.rollback()
         return 422, rejected([{"field": "body", "problem": f"not JSON: {exc.msg}"}])
-    except (InvalidEventError, EventRefusedError) as exc:
+    except InvalidEventError as exc:
+        return 422, rejected(exc.problems)
+    # Like a texted STOP, a change that stops texting a number waits for sends to it in flight.
+    with gate.changing(numbers_withdrawn(session, gate, clinic.id, event)):
+        return apply(session, clinic, webhook_id, event, now)
+
+
+def apply(
+    session: Session, clinic: Clinic, webhook_id: str, event: Event, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """Apply the event and store the answer in one transaction; a refusal writes nothing."""
+    try:
+        applied = apply_event(session, clinic, event, now)
+    except EventRefusedError as exc:
         session.rollback()
         return 422, rejected(exc.problems)
     answer = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from reminders.channels.base import Channel
 from reminders.channels.console import ConsoleChannel
 from reminders.clinics import create_clinic
 from reminders.config import load_settings
+from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
 from reminders.models import MESSAGES, PATIENTS, TREATMENTS, Message, Patient, Treatment
 from reminders.webhook_sender import event_body, signed_headers
@@ -153,7 +155,12 @@ class Hooks:
             }
 
 
-def make_app(database_url: str, redis_url: str, channels: dict[str, Channel]) -> Any:
+def make_app(
+    database_url: str,
+    redis_url: str,
+    channels: dict[str, Channel],
+    gate: ConsentGate | None = None,
+) -> Any:
     """The real application on the test database."""
     settings = load_settings(
         database_url=database_url,
@@ -162,12 +169,21 @@ def make_app(database_url: str, redis_url: str, channels: dict[str, Channel]) ->
         public_url=PUBLIC_URL,
         secret_key=LINK_SECRET,
     )
-    return create_app(settings, channels=channels)
+    return create_app(settings, channels=channels, gate=gate)
 
 
 @pytest.fixture
 def hooks(engine: Engine, database_url: str, redis_url: str) -> Iterator[Hooks]:
     """A running app and a clinic (glow) with its secret, alert email and phone."""
+    with open_hooks(engine, database_url, redis_url) as opened:
+        yield opened
+
+
+@contextmanager
+def open_hooks(
+    engine: Engine, database_url: str, redis_url: str, gate: ConsentGate | None = None
+) -> Iterator[Hooks]:
+    """The `hooks` fixture's app and clinic, with a consent gate of the test's choosing."""
     with session_scope(engine) as session:
         _clinic, secret = create_clinic(
             session,
@@ -183,7 +199,7 @@ def hooks(engine: Engine, database_url: str, redis_url: str) -> Iterator[Hooks]:
         "sms": ConsoleChannel("sms", stream=io.StringIO()),
         "email": ConsoleChannel("email", stream=alerts),
     }
-    with TestClient(make_app(database_url, redis_url, channels)) as client:
+    with TestClient(make_app(database_url, redis_url, channels, gate)) as client:
         yield Hooks(client, engine, secret, alerts)
 
 
