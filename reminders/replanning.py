@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import TextClause, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
 from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment
@@ -268,7 +270,31 @@ def replan_one(
             row.updated_at = now
             session.add(row)
     session.flush()
-    if new_rows:
-        # One executemany (a pipeline on psycopg): building ORM objects costs more than the SQL.
-        session.execute(insert(MESSAGES), new_rows)
+    insert_rows(session, new_rows)
     return changes, new_rows
+
+
+def insert_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert new outbox rows (all with the same keys) in one statement, in the given order."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        # One executemany: building ORM objects costs more than the SQL.
+        session.execute(insert(MESSAGES), list(rows))
+        return
+    names = tuple(rows[0])
+    session.execute(unnest_insert(names), {name: [row[name] for row in rows] for name in names})
+
+
+@functools.cache
+def unnest_insert(names: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: one INSERT of column arrays, cheaper than a row-by-row executemany.
+
+    Each array is bound with its column's type, so UTC datetimes are converted as usual.
+    """
+    columns = ", ".join(names)
+    arrays = ", ".join(f":{name}" for name in names)
+    return text(
+        f"INSERT INTO {MESSAGES.name} ({columns}) SELECT {columns} "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS new({columns}, position) ORDER BY position"
+    ).bindparams(*(bindparam(name, type_=ARRAY(MESSAGES.c[name].type)) for name in names))

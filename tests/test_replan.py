@@ -280,3 +280,34 @@ def test_shortening_the_course_cancels_nudges_and_plans_the_results_check_in(
         "next session booked or no sessions remain"
     )
     assert after[("results_check_in", "email")]["status"] == "pending"
+
+
+def test_new_rows_are_stored_in_utc_and_in_order_whatever_the_database_session_zone(
+    engine: Engine,
+) -> None:
+    make_clinic(engine)
+    with session_scope(engine) as session:
+        if engine.dialect.name == "postgresql":
+            # A server-side zone conversion would shift every stored time by hours here.
+            session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'America/New_York'")
+        clinic = session.get(Clinic, "clinic-a")
+        assert clinic is not None
+        _patient, treatment = enroll(
+            session, clinic, PATIENT, TREATMENT, load_protocol(clinic.protocol), NOW
+        )
+        treatment_id = treatment.id
+    expected = plan(
+        ENDED,
+        PatientFacts("Europe/Madrid", "en", frozenset({"sms", "email"})),
+        load_protocol(),
+        ClinicPolicy(),
+        Course(1, 3),
+        now=NOW,
+    )
+    with Session(engine) as session:
+        stored = session.exec(
+            select(Message).where(Message.treatment_id == treatment_id).order_by(col(Message.id))
+        ).all()
+    assert [(m.step_key, m.channel, m.due_at) for m in stored] == [
+        (p.key, p.channel, p.due_at) for p in expected
+    ]
