@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
@@ -72,15 +73,20 @@ class TreatmentOwnerError(ValueError):
     """The treatment's external id is already used by another patient of the clinic."""
 
 
-def upsert_patient(session: Session, clinic: Clinic, data: PatientInput, now: datetime) -> Patient:
-    """Create the patient or update their details in place, in one statement."""
+def upsert_patient(
+    session: Session, clinic: Clinic, data: PatientInput, now: datetime
+) -> tuple[Patient, bool]:
+    """Create the patient or update their details in place, in one statement.
+
+    Also says whether this statement created them (known on PostgreSQL; always False on SQLite).
+    """
     values = {**vars(data), "clinic_id": clinic.id, "created_at": now, "updated_at": now}
     keep: frozenset[str] = frozenset()
     if data.locale is None:  # not given: a known patient keeps theirs
         values["locale"], keep = clinic.locale, frozenset({"locale"})
-    patient = upsert(session, Patient, values, keep)
-    assert patient is not None
-    return patient
+    upserted = upsert(session, Patient, values, keep)
+    assert upserted is not None
+    return upserted
 
 
 def upsert_treatment(
@@ -94,10 +100,10 @@ def upsert_treatment(
         "created_at": now,
         "updated_at": now,
     }
-    treatment = upsert(session, Treatment, values)
-    if treatment is None:
+    upserted = upsert(session, Treatment, values)
+    if upserted is None:
         raise TreatmentOwnerError("belongs to another patient")
-    return treatment
+    return upserted[0]
 
 
 # On a conflict these keep their stored value: identity, ownership and creation time.
@@ -106,16 +112,18 @@ KEPT = frozenset({"id", "clinic_id", "external_id", "patient_id", "created_at"})
 
 def upsert(
     session: Session, model: type[Row], values: dict[str, Any], keep: frozenset[str] = frozenset()
-) -> Row | None:
+) -> tuple[Row, bool] | None:
     """INSERT the row, or UPDATE the given fields (but `keep`) of the one with its external id.
 
     One round trip instead of a SELECT, an INSERT and a reload. A treatment is only updated
-    for the patient who owns it; otherwise nothing is written and the answer is None.
+    for the patient who owns it; otherwise nothing is written and the answer is None. With the
+    row comes whether it was inserted (False when unknown, on SQLite).
     """
     dialect = session.get_bind().dialect.name
     statement = upsert_statement(dialect, model, tuple(values), keep)
     options = {"populate_existing": True}
-    return session.scalars(statement, values, execution_options=options).one_or_none()
+    found = session.execute(statement, values, execution_options=options).one_or_none()
+    return None if found is None else (found[0], bool(found[1]))
 
 
 @functools.cache
@@ -128,11 +136,13 @@ def upsert_statement(
     statement = dialect.insert(model)
     changes = {name: statement.excluded[name] for name in names if name not in KEPT | keep}
     owner = table.c.patient_id == statement.excluded.patient_id if model is Treatment else None
+    # PostgreSQL marks a row this statement inserted (rather than updated) with xmax = 0.
+    inserted = sa.literal_column("xmax = 0" if dialect_name == "postgresql" else "0", sa.Boolean)
     upsert = statement.on_conflict_do_update(
         index_elements=["clinic_id", "external_id"], set_=changes, where=owner
-    ).returning(*table.columns)
+    ).returning(*table.columns, inserted.label("inserted"))
     # Loaded like a SELECT: cheaper than the ORM's bulk INSERT path for a returned row.
-    return select(model).from_statement(upsert)
+    return select(model, sa.column("inserted", sa.Boolean)).from_statement(upsert)
 
 
 def enroll(
@@ -144,7 +154,7 @@ def enroll(
     now: datetime,
 ) -> tuple[Patient, Treatment]:
     """Record a treatment and plan (or re-plan) its prompts, in the caller's transaction."""
-    patient = upsert_patient(session, clinic, patient_data, now)
+    patient, created = upsert_patient(session, clinic, patient_data, now)
     treatment = upsert_treatment(session, clinic, patient, treatment_data, now)
-    replan(session, treatment, patient, clinic, protocol, now)
+    replan(session, treatment, patient, clinic, protocol, now, new_patient=created)
     return patient, treatment

@@ -81,14 +81,15 @@ def find_treatment(session: Session, clinic: Clinic, external_id: str | None) ->
 
 def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     assert event.patient is not None and event.treatment is not None
-    patient = upsert_patient(session, clinic, event.patient, now)
+    patient, created = upsert_patient(session, clinic, event.patient, now)
     honour_earlier_stop(session, patient, now)
     try:
         treatment = upsert_treatment(session, clinic, patient, event.treatment, now)
     except TreatmentOwnerError as exc:  # the caller rolls back the patient upsert too
         raise EventRefusedError("data.treatment.external_id", str(exc)) from exc
     # Re-plans every treatment of the patient: contact, consent or opt-out may have changed.
-    replanned = replan(session, treatment, patient, clinic, load_protocol(clinic.protocol), now)
+    protocol = load_protocol(clinic.protocol)
+    replanned = replan(session, treatment, patient, clinic, protocol, now, new_patient=created)
     return Applied(patient, replanned.plan)
 
 

@@ -118,13 +118,23 @@ def replan(
     protocol: Protocol,
     now: datetime,
     cancel_reason: str = DEFAULT_CANCEL_REASON,
+    new_patient: bool = False,
 ) -> Replanned:
     """Bring a treatment's rows in line with a fresh plan; return what changed and the plan.
 
     The SMS caps are per patient, so the patient's other treatments are re-planned too, oldest
     first, each fitting around the ones before it and around every text already sent.
+    `new_patient`: this transaction created the patient, so the treatment is their only one.
     """
-    return replan_patient(session, patient, clinic, protocol, now, {treatment.id: cancel_reason})
+    return replan_patient(
+        session,
+        patient,
+        clinic,
+        protocol,
+        now,
+        {treatment.id: cancel_reason},
+        sole_treatment=treatment if new_patient else None,
+    )
 
 
 # Built once: this runs on every clinic event, and building it cost more than running it.
@@ -143,23 +153,21 @@ def replan_patient(
     protocol: Protocol,
     now: datetime,
     cancel_reasons: Mapping[int | None, str] | None = None,
+    sole_treatment: Treatment | None = None,
 ) -> Replanned:
     """Re-plan every treatment of a patient (after a zone, consent, contact or opt-out change).
 
-    `protocol` is the clinic's base protocol; its overrides are applied here, once.
+    `protocol` is the clinic's base protocol; its overrides are applied here, once. Given a
+    `sole_treatment`, the patient has no other and no outbox rows yet, so nothing is read.
     """
     protocol = apply_overrides(
         protocol, clinic.protocol_overrides, f"clinic {clinic.id!r} protocol_overrides"
     )
-    treatments: list[Treatment] = []
-    rows: dict[int | None, list[Message]] = {}
-    # The treatments and their rows in one round trip: this runs on every clinic event.
-    for treatment, message in session.execute(PATIENT_OUTBOX, {"patient_id": patient.id}).tuples():
-        if treatment.id not in rows:
-            treatments.append(treatment)
-            rows[treatment.id] = []
-        if message is not None:
-            rows[treatment.id].append(message)
+    rows: dict[int | None, list[Message]]
+    if sole_treatment is not None:
+        treatments, rows = [sole_treatment], {sole_treatment.id: []}
+    else:
+        treatments, rows = outbox_of(session, patient)
     changes: list[RowChange] = []
     inserted: dict[int | None, list[dict[str, Any]]] = {}
     for position, current in enumerate(treatments):
@@ -184,6 +192,22 @@ def replan_patient(
         else:
             inserted[current.id] = new_rows
     return Replanned(changes, plan_after(treatments, rows, inserted))
+
+
+def outbox_of(
+    session: Session, patient: Patient
+) -> tuple[list[Treatment], dict[int | None, list[Message]]]:
+    """The patient's treatments, oldest first, and each one's outbox rows."""
+    treatments: list[Treatment] = []
+    rows: dict[int | None, list[Message]] = {}
+    # The treatments and their rows in one round trip: this runs on every clinic event.
+    for treatment, message in session.execute(PATIENT_OUTBOX, {"patient_id": patient.id}).tuples():
+        if treatment.id not in rows:
+            treatments.append(treatment)
+            rows[treatment.id] = []
+        if message is not None:
+            rows[treatment.id].append(message)
+    return treatments, rows
 
 
 def plan_after(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -311,3 +312,30 @@ def test_new_rows_are_stored_in_utc_and_in_order_whatever_the_database_session_z
     assert [(m.step_key, m.channel, m.due_at) for m in stored] == [
         (p.key, p.channel, p.due_at) for p in expected
     ]
+
+
+def test_enrolling_a_new_patient_on_postgresql_reads_no_outbox_rows(engine: Engine) -> None:
+    make_clinic(engine)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    def outbox_reads() -> int:
+        read = sum("FROM treatment LEFT OUTER JOIN message" in s for s in statements)
+        statements.clear()
+        return read
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        apply(engine)  # a new patient: nothing of theirs to read yet
+        first = outbox_reads()
+        apply(engine, treatment=replace(TREATMENT, external_id="t-2"))  # known: read it all
+        second = outbox_reads()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    # SQLite cannot tell an inserted row from an updated one, so there it always reads.
+    assert (first, second) == ((0 if engine.dialect.name == "postgresql" else 1), 1)
+    with Session(engine) as session:
+        planned = session.exec(select(Message.treatment_id).distinct()).all()
+    assert len(planned) == 2  # both treatments were planned
