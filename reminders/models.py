@@ -15,6 +15,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def stored_utc(value: datetime) -> datetime:
+    """An aware time as stored: naive UTC. A naive one is refused: its zone is unknown."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given where an aware one is required")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
 
@@ -22,11 +29,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where an aware one is required")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else stored_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)

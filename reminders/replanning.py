@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
-from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment
+from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment, stored_utc
 from reminders.overrides import apply_overrides
 from reminders.plandiff import (
     DEFAULT_CANCEL_REASON,
@@ -306,19 +306,25 @@ def insert_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         # One executemany: building ORM objects costs more than the SQL.
         session.execute(insert(MESSAGES), list(rows))
         return
-    names = tuple(rows[0])
-    session.execute(unnest_insert(names), {name: [row[name] for row in rows] for name in names})
+    document = json.dumps(rows, default=json_time, separators=(",", ":"))
+    session.execute(json_insert(tuple(rows[0])), {"rows": document})
 
 
 @functools.cache
-def unnest_insert(names: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: one INSERT of column arrays, cheaper than a row-by-row executemany.
+def json_insert(names: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: one INSERT of the rows as one JSON document.
 
-    Each array is bound with its column's type, so UTC datetimes are converted as usual.
+    Cheaper than psycopg's row-by-row executemany or its Python array dumper: json.dumps is C.
+    Times are stored as naive UTC, as UTCDateTime stores them.
     """
     columns = ", ".join(names)
-    arrays = ", ".join(f":{name}" for name in names)
     return text(
         f"INSERT INTO {MESSAGES.name} ({columns}) SELECT {columns} "
-        f"FROM unnest({arrays}) WITH ORDINALITY AS new({columns}, position) ORDER BY position"
-    ).bindparams(*(bindparam(name, type_=ARRAY(MESSAGES.c[name].type)) for name in names))
+        f"FROM json_populate_recordset(NULL::{MESSAGES.name}, CAST(:rows AS json)) "
+        "WITH ORDINALITY AS new ORDER BY new.ordinality"
+    )
+
+
+def json_time(value: datetime) -> str:
+    """A time in a JSON document of rows: naive UTC, as UTCDateTime stores it."""
+    return stored_utc(value).isoformat()
