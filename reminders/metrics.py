@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 
 import redis
@@ -62,9 +62,17 @@ class Recorder:
         self._incr(CLAIMS, "count", 1)
         self._incr(CLAIMS, "sum", seconds)
 
-    def record_webhook(self, outcome: str) -> None:
-        """One webhook request ended in `outcome` (accepted, rejected, error)."""
-        self._incr(WEBHOOKS, outcome, 1)
+    def record_webhooks(self, counts: Mapping[str, int]) -> None:
+        """Webhook requests by outcome (accepted, rejected, error), in one round trip."""
+        if self.client is None:
+            return
+        try:
+            pipeline = self.client.pipeline(transaction=False)
+            for outcome, count in counts.items():
+                pipeline.hincrby(self.prefix + WEBHOOKS, outcome, count)
+            pipeline.execute()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metric %s not recorded: %s", WEBHOOKS, exc)
 
     def _incr(self, key: str, field: str, amount: float) -> None:
         if self.client is None:

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from reminders import lifecycle as lc
+from reminders.api.webhook_tally import WebhookTally
 from reminders.metrics import Recorder
 from tests.opsdata import Outbox
 from tests.test_ops_api import BEARER, make_client
@@ -65,4 +66,49 @@ def test_a_redis_outage_loses_a_metric_but_never_raises() -> None:
     down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     Recorder(down, "x:").record_send(lc.SENT)
     Recorder(down, "x:").observe_claim(0.1)
-    Recorder(None, "x:").record_webhook("accepted")
+    Recorder(down, "x:").record_webhooks({"accepted": 1})
+    Recorder(None, "x:").record_webhooks({"accepted": 1})
+
+
+class Tick:
+    """A fake monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def webhook_counts(client: redis.Redis, prefix: str) -> dict[str, int]:
+    raw = client.hgetall(f"{prefix}metrics:webhooks")
+    return {key.decode(): int(value) for key, value in raw.items()}
+
+
+def test_webhook_outcomes_are_written_together_once_a_second(
+    redis_url: str, key_prefix: str
+) -> None:
+    client, tick = redis.Redis.from_url(redis_url), Tick()
+    tally = WebhookTally(Recorder(client, key_prefix), every=1.0, clock=tick)
+    assert not tally.add("accepted") and not tally.add("rejected")
+    tally.add("accepted")
+    assert webhook_counts(client, key_prefix) == {}  # not yet: less than a second
+    tick.now = 1.0
+    assert tally.add("accepted")  # due: this caller writes...
+    assert not tally.add("error")  # ...and the next ones keep counting meanwhile
+    tally.write()
+    assert webhook_counts(client, key_prefix) == {"accepted": 3, "rejected": 1, "error": 1}
+    tally.write()  # nothing new: nothing added twice
+    assert webhook_counts(client, key_prefix) == {"accepted": 3, "rejected": 1, "error": 1}
+    client.close()
+
+
+def test_the_api_writes_its_pending_webhook_counts_when_it_stops(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    with make_client(database_url, redis_url, key_prefix, tmp_path) as api:
+        api.post("/v1/clinics/clinic-a/events")  # unsigned: rejected
+        api.post("/v1/clinics/clinic-a/events")
+    client = redis.Redis.from_url(redis_url)
+    assert webhook_counts(client, key_prefix) == {"rejected": 2}
+    client.close()

@@ -50,8 +50,9 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(started: FastAPI) -> AsyncIterator[None]:
         yield
+        started.state.ops.tally.write()  # webhooks counted since the last write
         engine.dispose()
 
     app = FastAPI(

@@ -54,6 +54,7 @@ def metrics(
     shared: Annotated[OpsState, Depends(ops_state)],
 ) -> Response:
     """Every reminders_ metric, computed now from the database and the shared Redis store."""
+    shared.tally.write()  # this process's webhooks not yet written
     registry = CollectorRegistry(auto_describe=False)
     prefix = state.settings.redis_key_prefix
     registry.register(RemindersCollector(state.engine, shared.redis, prefix, utc_now))
@@ -89,4 +90,5 @@ class WebhookCounter:
             await self.app(scope, receive, watch)
         finally:
             shared: OpsState = scope["app"].state.ops
-            await run_in_threadpool(shared.recorder.record_webhook, webhook_outcome(status))
+            if shared.tally.add(webhook_outcome(status)):
+                await run_in_threadpool(shared.tally.write)

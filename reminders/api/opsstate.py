@@ -8,6 +8,7 @@ import redis
 from fastapi import Request
 
 from reminders.api.deps import AppState
+from reminders.api.webhook_tally import WebhookTally
 from reminders.metrics import Recorder
 from reminders.workerping import WorkerPing
 
@@ -21,6 +22,7 @@ class OpsState:
     redis: redis.Redis
     ping: WorkerPing
     recorder: Recorder
+    tally: WebhookTally
 
 
 def build_ops_state(state: AppState) -> OpsState:
@@ -31,7 +33,8 @@ def build_ops_state(state: AppState) -> OpsState:
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
     prefix = state.settings.redis_key_prefix
-    return OpsState(client, WorkerPing(state.redis_url, prefix), Recorder(client, prefix))
+    recorder = Recorder(client, prefix)
+    return OpsState(client, WorkerPing(state.redis_url, prefix), recorder, WebhookTally(recorder))
 
 
 def ops_state(request: Request) -> OpsState:
