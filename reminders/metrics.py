@@ -44,16 +44,7 @@ class Recorder:
 
     def record_sends(self, results: Iterable[tuple[str, str | None]]) -> None:
         """Several send attempts at once: one round trip to Redis for a whole chunk."""
-        counts = Counter(f"{outcome}|{code or NO_CODE}" for outcome, code in results)
-        if self.client is None or not counts:
-            return
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for field, amount in counts.items():
-                pipe.hincrby(self.prefix + SENDS, field, amount)
-            pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("metric %s not recorded: %s", SENDS, exc)
+        self._add(SENDS, Counter(f"{outcome}|{code or NO_CODE}" for outcome, code in results))
 
     def observe_claim(self, seconds: float) -> None:
         """One claim statement took `seconds`."""
@@ -64,15 +55,19 @@ class Recorder:
 
     def record_webhooks(self, counts: Mapping[str, int]) -> None:
         """Webhook requests by outcome (accepted, rejected, error), in one round trip."""
-        if self.client is None:
+        self._add(WEBHOOKS, counts)
+
+    def _add(self, key: str, counts: Mapping[str, int]) -> None:
+        """Add whole-number counts to one hash's fields in one round trip."""
+        if self.client is None or not counts:
             return
         try:
             pipeline = self.client.pipeline(transaction=False)
-            for outcome, count in counts.items():
-                pipeline.hincrby(self.prefix + WEBHOOKS, outcome, count)
+            for field, amount in counts.items():
+                pipeline.hincrby(self.prefix + key, field, amount)
             pipeline.execute()
         except (redis.RedisError, OSError) as exc:
-            log.warning("metric %s not recorded: %s", WEBHOOKS, exc)
+            log.warning("metric %s not recorded: %s", key, exc)
 
     def _incr(self, key: str, field: str, amount: float) -> None:
         if self.client is None:
