@@ -115,6 +115,8 @@ def test_import_enrolls_good_rows_reports_bad_ones_by_line_and_exits_non_zero(
     for column in ("phone", "email", "timezone", "consent_email", "ended_at"):
         assert column in result.stdout
     assert "│ 3 " in result.stdout  # the bad row's line number in the file
+    # The progress bar (on stderr) counted every row, the rejected one too.
+    assert "importing" in result.stderr and "3/3" in result.stderr
 
     engine = make_engine(env["REMINDERS_DATABASE_URL"])
     with Session(engine) as session:

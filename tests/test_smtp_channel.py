@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +115,22 @@ def test_a_disconnect_after_the_content_was_sent_is_ambiguous(server) -> None:
 def test_a_refused_connection_is_transient() -> None:
     error = send_error(channel_for(f"smtp://127.0.0.1:{free_port()}"), email())
     assert error.kind == "transient"
+
+
+def test_a_server_that_never_answers_is_a_transient_error_after_the_timeout() -> None:
+    # It accepts the connection (the kernel's backlog) but never greets: without the timeout
+    # the send, and the worker's send thread with it, would wait forever.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        config = SmtpConfig.from_url(f"smtp://127.0.0.1:{port}", SENDER, timeout_seconds=0.3)
+        outcome: list[SendError] = []
+        sending = threading.Thread(
+            target=lambda: outcome.append(send_error(SmtpChannel(config), email())), daemon=True
+        )
+        sending.start()
+        sending.join(timeout=20)  # a bound for a hang, far above the 0.3 s under test
+    assert not sending.is_alive(), "the send ignored its timeout"
+    assert outcome[0].kind == "transient" and "timed out" in str(outcome[0])
 
 
 def test_starttls_is_used_when_offered_and_the_url_credentials_log_in(certificate) -> None:
