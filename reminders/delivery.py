@@ -27,9 +27,11 @@ from reminders.outbox import (
     RowOutcome,
     fresh_contacts,
     load_rows,
+    record_digests,
     record_outcomes,
     sms_history,
     start_sending,
+    text_digest,
 )
 from reminders.ratelimit import Grant, Limiter, LimiterUnavailableError, Unlimited
 from reminders.rendering import Renderer
@@ -166,7 +168,20 @@ class Deliverer:
             with Session(self.engine) as session:
                 # FOR SHARE on PostgreSQL (SQLite drops it and relies on the gate).
                 fresh = fresh_contacts(session, [a.row[1].id for a in clear], lock=True)
-                sends = [self.pool.submit(self.attempt, a, fresh, last_start) for a in clear]
+                ready: list[tuple[Attempt, Outgoing]] = []
+                for attempt in clear:
+                    prepared = self.prepare(attempt, fresh)
+                    if isinstance(prepared, RowOutcome):
+                        outcomes[prepared.message_id] = prepared
+                    else:
+                        ready.append((attempt, prepared))
+                # Committed before any request: after a crash mid-send, reconciliation looks
+                # for exactly the text that went out, even if the template changes since.
+                record_digests(
+                    self.engine,
+                    {o.message_id: text_digest(o.text) for _a, o in ready if o.channel == "sms"},
+                )
+                sends = [self.pool.submit(self.transmit, a, o, last_start) for a, o in ready]
                 try:
                     sent = [send.result() for send in sends]
                 finally:
@@ -175,7 +190,7 @@ class Deliverer:
                     for send in sends:
                         send.cancel()
                     wait(sends)
-                outcomes.update(zip((a.row[0].id for a in clear), sent, strict=True))
+                outcomes.update(zip((a.row[0].id for a, _o in ready), sent, strict=True))
                 session.commit()
         return [outcomes[a.row[0].id] for a in chunk]
 
@@ -297,10 +312,8 @@ class Deliverer:
                 )
         return waiting, allowed
 
-    def attempt(
-        self, item: Attempt, fresh: Mapping[int, FreshContact], last_start: datetime
-    ) -> RowOutcome:
-        """Render and send one row; never raises for a provider or template problem."""
+    def prepare(self, item: Attempt, fresh: Mapping[int, FreshContact]) -> RowOutcome | Outgoing:
+        """Re-check consent and address, then render; an outcome when the row must not go."""
         message, patient = item.row[0], item.row[1]
         assert message.id is not None and patient.id is not None
         base = RowOutcome(message.id, lc.SENT, message.attempts)
@@ -326,6 +339,13 @@ class Deliverer:
                 reason="could not render its template",
                 last_error=str(error),
             )
+        return outgoing
+
+    def transmit(self, item: Attempt, outgoing: Outgoing, last_start: datetime) -> RowOutcome:
+        """Send one rendered row; never raises for a provider problem."""
+        message = item.row[0]
+        assert message.id is not None
+        base = RowOutcome(message.id, lc.SENT, message.attempts)
         if self.clock() > last_start:
             return self.hand_back(item, "the lease would end mid-send; back in the queue")
         if message.channel == "sms" and self.gate.stopping(outgoing.to):

@@ -147,6 +147,8 @@ class Message(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     reason: str | None = Field(default=None, max_length=300)
     protocol_version: str = Field(default="", max_length=64)
+    # SHA-256 of the SMS text, stored before the request: reconciliation matches it exactly.
+    sent_digest: str | None = Field(default=None, max_length=64)
     sent_at: datetime | None = _when()
     delivered_at: datetime | None = _when()
     created_at: datetime = _created()

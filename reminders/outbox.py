@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -185,6 +186,24 @@ def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetim
     with engine.begin() as connection:
         result = connection.execute(stmt, params)
     return int(result.rowcount or 0)
+
+
+def text_digest(text: str) -> str:
+    """The digest of an SMS text as stored on its row before the send."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_digests(engine: Engine, digests: Mapping[int, str]) -> None:
+    """Store each row's text digest, committed before the sends, while it is still `sending`."""
+    if not digests:
+        return
+    stmt = (
+        update(MESSAGES)
+        .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
+        .values(sent_digest=bindparam("b_digest"))
+    )
+    with engine.begin() as connection:
+        connection.execute(stmt, [{"b_id": i, "b_digest": d} for i, d in digests.items()])
 
 
 @dataclass(frozen=True)

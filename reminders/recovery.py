@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from reminders import lifecycle as lc
 from reminders.channels.base import SendError
 from reminders.models import MESSAGES, PATIENTS
+from reminders.outbox import text_digest
 
 log = logging.getLogger(__name__)
 M = MESSAGES.c
@@ -32,6 +33,8 @@ class SentQuery:
     known_provider_ids: frozenset[str] = frozenset()
     # The texts this row could have gone out with; empty when they cannot be rendered again.
     texts: frozenset[str] = frozenset()
+    # The digest of the text stored before the send; None for rows sent before it was kept.
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def reconcile_unknown(
             M.patient_id,
             M.lease_expires_at,
             M.updated_at,
+            M.sent_digest,
             PATIENTS.c.phone,
             PATIENTS.c.email,
         )
@@ -118,7 +122,9 @@ def reconcile_unknown(
             since=started - timedelta(minutes=5),
             until=now,
             known_provider_ids=known_provider_ids(engine, row.channel, to),
-            texts=texts(row.id),
+            # Rendering again is only the fallback, for rows whose digest was never stored.
+            texts=frozenset() if row.sent_digest else texts(row.id),
+            digest=row.sent_digest,
         )
         finding = finder.find(query)
         counts[finding.verdict] += 1
@@ -155,13 +161,17 @@ class LookupFinder:
             return Finding(CANNOT_TELL)
         if not found:
             return Finding(NOT_FOUND)
-        matching = [m for m in found if m.body in query.texts]
+        if query.digest is not None:
+            # Exact: the text that went out is known, whatever was edited since.
+            matching = [m for m in found if text_digest(m.body) == query.digest]
+        else:
+            matching = [m for m in found if m.body in query.texts]
         if matching:
             return Finding(FOUND, matching[0].sid)
-        # Twilio has a message to this number with another text (another row's, a HELP answer,
-        # or this row's before an edit to the patient, clinic or template), or this row's text
-        # cannot be rendered again. Resending could duplicate it, so wait: once its own row
-        # claims it, this row is NOT_FOUND; if not, an operator decides.
+        # Twilio has a message to this number with another text: another row's, a HELP answer,
+        # this row's as Twilio re-encoded it (smart encoding swaps some characters), or, for a
+        # row without a digest, this row's before an edit. Resending could duplicate it, so
+        # wait: once its own row claims it, this row is NOT_FOUND; if not, an operator decides.
         log.warning(
             "message %s: a provider message in its window has another text", query.message_id
         )

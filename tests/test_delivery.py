@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Outgoing, SendError
@@ -17,6 +17,7 @@ from reminders.consent_gate import RowLockGate, gate_for
 from reminders.delivery import STOPPING, RetryPolicy
 from reminders.models import CLINICS, MESSAGES, PATIENTS, TREATMENTS
 from reminders.optout import stop_number
+from reminders.outbox import text_digest
 from reminders.ratelimit import Grant, LimiterUnavailableError
 from tests.fakes.channels import ScriptedChannel
 from tests.outbox_helpers import deliverer, due_rows, row
@@ -425,3 +426,37 @@ def test_a_number_changed_just_before_sending_is_not_texted_and_the_row_waits(
     stored = row(engine, message_id)
     assert channel.sent == []
     assert stored.status == "pending" and stored.attempts == 0 and "changed" in stored.reason
+
+
+class DigestWitness(ScriptedChannel):
+    """Reads, as each request starts, the digest committed on the row being sent."""
+
+    def __init__(self, engine: Engine, name: str = "sms") -> None:
+        super().__init__(name)
+        self.engine = engine
+        self.seen: dict[int, tuple[str | None, str]] = {}
+
+    def send(self, outgoing: Outgoing) -> str:
+        with self.engine.connect() as connection:  # another connection: only committed data
+            stored = connection.execute(
+                select(MESSAGES.c.sent_digest).where(MESSAGES.c.id == outgoing.message_id)
+            ).scalar_one()
+        self.seen[outgoing.message_id] = (stored, outgoing.text)
+        return super().send(outgoing)
+
+
+def test_each_sms_text_digest_is_committed_before_its_request(engine: Engine) -> None:
+    ids = due_rows(engine, count=3)
+    witness = DigestWitness(engine)
+    deliverer(engine, witness, concurrency=2).deliver(ids, "w1")
+    assert set(witness.seen) == set(ids)
+    for stored, text in witness.seen.values():
+        assert stored == text_digest(text)
+
+
+def test_an_email_keeps_no_digest(engine: Engine) -> None:
+    ids = due_rows(engine, count=1, channel="email")
+    witness = DigestWitness(engine, "email")
+    deliverer(engine, witness).deliver(ids, "w1")
+    assert [stored for stored, _text in witness.seen.values()] == [None]
+    assert row(engine, ids[0]).status == "sent"

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.consent_gate import gate_for
-from reminders.models import MESSAGES, PATIENTS
+from reminders.models import CLINICS, MESSAGES, PATIENTS
 from reminders.optout import opt_out_patient
 from reminders.outbox import claim_due, release_claims
 from reminders.recovery import LookupFinder, reconcile_unknown
@@ -108,3 +108,31 @@ def test_two_unknown_sms_in_one_window_are_each_matched_by_their_own_text(
     # The first is not credited with the second's message: it goes back to be sent.
     assert row(engine, first).status == "pending"
     assert "never received" in row(engine, first).reason
+
+
+def test_a_timed_out_send_is_credited_by_its_stored_digest_after_the_clinic_is_renamed(
+    engine: Engine, fake_twilio: FakeTwilio
+) -> None:
+    [message_id] = due_rows(engine)
+    fake_twilio.hold(7.0)  # arrives at Twilio, answers after the client's 5 s timeout
+    channel = channel_for(fake_twilio)
+    sender = deliverer(engine, channel)
+    sender.deliver([message_id], "w1")
+    with engine.begin() as connection:  # every text of this clinic now reads differently
+        connection.execute(update(CLINICS).values(name="Renamed Clinic"))
+    [at_twilio] = fake_twilio.messages()
+    assert at_twilio["body"] not in sender.possible_texts(message_id)
+    counts = reconcile_unknown(
+        engine,
+        {"sms": LookupFinder(channel)},
+        datetime.now(UTC) + timedelta(minutes=2),
+        grace=timedelta(seconds=60),
+        lease=timedelta(minutes=2),
+        texts=sender.possible_texts,
+    )
+    assert counts["found"] == 1
+    assert (row(engine, message_id).status, row(engine, message_id).provider_id) == (
+        "sent",
+        at_twilio["sid"],
+    )
+    assert fake_twilio.sends_for(message_id) == 1
