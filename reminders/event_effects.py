@@ -89,8 +89,9 @@ def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) ->
         raise EventRefusedError("data.treatment.external_id", str(exc)) from exc
     # Re-plans every treatment of the patient: contact, consent or opt-out may have changed.
     protocol = load_protocol(clinic.protocol)
-    replanned = replan(session, treatment, patient, clinic, protocol, now, new_patient=created)
-    return Applied(patient, replanned.plan)
+    return Applied(
+        patient, replan(session, treatment, patient, clinic, protocol, now, new_patient=created)
+    )
 
 
 def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
@@ -101,8 +102,8 @@ def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: da
         treatment.cancelled_at = now
         treatment.updated_at = now
         session.add(treatment)
-    replanned = replan(session, treatment, patient, clinic, load_protocol(clinic.protocol), now)
-    return Applied(patient, replanned.plan)
+    protocol = load_protocol(clinic.protocol)
+    return Applied(patient, replan(session, treatment, patient, clinic, protocol, now))
 
 
 def course_treatment(session: Session, clinic: Clinic, event: Event, patient: Patient) -> Treatment:
@@ -131,16 +132,10 @@ def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) 
     treatment.updated_at = now
     session.add(treatment)
     reason = "appointment booked" if event.next_session_at else "appointment cancelled"
-    replanned = replan(
-        session,
-        treatment,
-        patient,
-        clinic,
-        load_protocol(clinic.protocol),
-        now,
-        cancel_reason=reason,
+    protocol = load_protocol(clinic.protocol)
+    return Applied(
+        patient, replan(session, treatment, patient, clinic, protocol, now, cancel_reason=reason)
     )
-    return Applied(patient, replanned.plan)
 
 
 def _patient_updated(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
@@ -151,7 +146,7 @@ def _patient_updated(session: Session, clinic: Clinic, event: Event, now: dateti
     patient.updated_at = now
     session.add(patient)
     honour_earlier_stop(session, patient, now)
-    return Applied(patient, replan_all(session, patient, now, "patient details changed").plan)
+    return Applied(patient, replan_all(session, patient, now, "patient details changed"))
 
 
 def _opted_out(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
@@ -162,7 +157,7 @@ def _opted_out(session: Session, clinic: Clinic, event: Event, now: datetime) ->
         patient.email_opted_out_at = now
     patient.updated_at = now
     session.add(patient)
-    return Applied(patient, replan_all(session, patient, now, "patient opted out").plan)
+    return Applied(patient, replan_all(session, patient, now, "patient opted out"))
 
 
 HANDLERS: dict[str, Callable[[Session, Clinic, Event, datetime], Applied]] = {

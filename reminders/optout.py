@@ -14,7 +14,7 @@ from reminders.db import session_scope
 from reminders.enrollment import replan_patient
 from reminders.models import PATIENTS, Clinic, Message, Patient, Treatment
 from reminders.protocol import load_protocol
-from reminders.replanning import Replanned
+from reminders.replanning import PlanEntry
 
 
 def patients_with_phone(session: Session, phone: str) -> list[Patient]:
@@ -54,7 +54,7 @@ def opt_in(session: Session, phone: str, now: datetime) -> list[Patient]:
     return patients
 
 
-def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> Replanned:
+def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> list[PlanEntry]:
     """Re-plan all of the patient's treatments at once; `reason` explains what is cancelled."""
     clinic = session.get(Clinic, patient.clinic_id)
     assert clinic is not None

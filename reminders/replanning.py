@@ -16,7 +16,6 @@ from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment, stor
 from reminders.overrides import apply_overrides
 from reminders.plandiff import (
     DEFAULT_CANCEL_REASON,
-    RowChange,
     diff_plan,
     live_sms_time,
     planned_values,
@@ -45,14 +44,6 @@ class PlanEntry:
     status: str
     # Stored rows by id, then rows inserted now in insertion order: the database's id order.
     order: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Replanned:
-    """What a re-plan changed, and every outbox row of the patient afterwards, in due order."""
-
-    changes: list[RowChange]
-    plan: list[PlanEntry]
 
 
 def facts_of(patient: Patient) -> PatientFacts:
@@ -119,8 +110,8 @@ def replan(
     now: datetime,
     cancel_reason: str = DEFAULT_CANCEL_REASON,
     new_patient: bool = False,
-) -> Replanned:
-    """Bring a treatment's rows in line with a fresh plan; return what changed and the plan.
+) -> list[PlanEntry]:
+    """Bring a treatment's rows in line with a fresh plan; return the patient's whole plan.
 
     The SMS caps are per patient, so the patient's other treatments are re-planned too, oldest
     first, each fitting around the ones before it and around every text already sent.
@@ -154,7 +145,7 @@ def replan_patient(
     now: datetime,
     cancel_reasons: Mapping[int | None, str] | None = None,
     sole_treatment: Treatment | None = None,
-) -> Replanned:
+) -> list[PlanEntry]:
     """Re-plan every treatment of a patient (after a zone, consent, contact or opt-out change).
 
     `protocol` is the clinic's base protocol; its overrides are applied here, once. Given a
@@ -168,7 +159,6 @@ def replan_patient(
         treatments, rows = [sole_treatment], {sole_treatment.id: []}
     else:
         treatments, rows = outbox_of(session, patient)
-    changes: list[RowChange] = []
     inserted: dict[int | None, list[dict[str, Any]]] = {}
     for position, current in enumerate(treatments):
         earlier = {t.id for t in treatments[:position]}
@@ -181,17 +171,16 @@ def replan_patient(
         ]
         reason = (cancel_reasons or {}).get(current.id, DEFAULT_CANCEL_REASON)
         existing = rows.get(current.id, [])
-        done, new_rows = replan_one(
+        new_rows = replan_one(
             session, current, patient, clinic, protocol, now, reason, other_sms, existing
         )
-        changes += done
         if position < len(treatments) - 1:  # later treatments fit around this one's new rows
             rows[current.id] = list(
                 session.exec(select(Message).where(Message.treatment_id == current.id))
             )
         else:
             inserted[current.id] = new_rows
-    return Replanned(changes, plan_after(treatments, rows, inserted))
+    return plan_after(treatments, rows, inserted)
 
 
 def outbox_of(
@@ -254,10 +243,10 @@ def replan_one(
     cancel_reason: str,
     other_sms: Sequence[datetime],
     existing: Sequence[Message],
-) -> tuple[list[RowChange], list[dict[str, Any]]]:
+) -> list[dict[str, Any]]:
     """Apply the diff between one treatment's rows (`existing`) and its fresh plan.
 
-    Returns the changes and the rows it inserted (as inserted, without ids).
+    Returns the rows it inserted (as inserted, without ids).
     """
     settled = {(row.step_key, row.channel) for row in existing if not replannable(row)}
     fresh = fresh_plan(treatment, patient, clinic, protocol, now, other_sms, settled)
@@ -295,7 +284,7 @@ def replan_one(
             session.add(row)
     session.flush()
     insert_rows(session, new_rows)
-    return changes, new_rows
+    return new_rows
 
 
 def insert_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
