@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.consent_gate import gate_for
+from reminders.delivery import Deliverer
 from reminders.models import CLINICS, MESSAGES, PATIENTS
 from reminders.optout import opt_out_patient
 from reminders.outbox import claim_due, release_claims
@@ -43,23 +44,33 @@ def test_an_unsubscribed_number_at_twilio_opts_the_patient_out_of_every_sms(
     assert {row(engine, i).status for i in later} <= {"skipped", "cancelled"}
 
 
-def test_a_timed_out_send_is_reconciled_from_twilio_without_a_second_send(
-    engine: Engine, fake_twilio: FakeTwilio
-) -> None:
+def timed_out_send(engine: Engine, fake_twilio: FakeTwilio) -> tuple[int, Deliverer]:
+    """One SMS that reached Twilio but whose answer came after the client's timeout."""
     [message_id] = due_rows(engine)
     fake_twilio.hold(7.0)  # arrives at Twilio, answers after the client's 5 s timeout
-    channel = channel_for(fake_twilio)
-    sender = deliverer(engine, channel)
+    sender = deliverer(engine, channel_for(fake_twilio))
     sender.deliver([message_id], "w1")
-    assert row(engine, message_id).status == "unknown"
-    counts = reconcile_unknown(
+    return message_id, sender
+
+
+def reconcile_later(engine: Engine, sender: Deliverer) -> dict[str, int]:
+    """One reconciliation pass two minutes on, asking Twilio through the sender's channel."""
+    return reconcile_unknown(
         engine,
-        {"sms": LookupFinder(channel)},
+        {"sms": LookupFinder(sender.channels["sms"])},
         datetime.now(UTC) + timedelta(minutes=2),
         grace=timedelta(seconds=60),
         lease=timedelta(minutes=2),
         texts=sender.possible_texts,
     )
+
+
+def test_a_timed_out_send_is_reconciled_from_twilio_without_a_second_send(
+    engine: Engine, fake_twilio: FakeTwilio
+) -> None:
+    message_id, sender = timed_out_send(engine, fake_twilio)
+    assert row(engine, message_id).status == "unknown"
+    counts = reconcile_later(engine, sender)
     stored = row(engine, message_id)
     assert counts["found"] == 1 and stored.status == "sent"
     assert stored.provider_id and stored.provider_id.startswith("SM")
@@ -113,23 +124,12 @@ def test_two_unknown_sms_in_one_window_are_each_matched_by_their_own_text(
 def test_a_timed_out_send_is_credited_by_its_stored_digest_after_the_clinic_is_renamed(
     engine: Engine, fake_twilio: FakeTwilio
 ) -> None:
-    [message_id] = due_rows(engine)
-    fake_twilio.hold(7.0)  # arrives at Twilio, answers after the client's 5 s timeout
-    channel = channel_for(fake_twilio)
-    sender = deliverer(engine, channel)
-    sender.deliver([message_id], "w1")
+    message_id, sender = timed_out_send(engine, fake_twilio)
     with engine.begin() as connection:  # every text of this clinic now reads differently
         connection.execute(update(CLINICS).values(name="Renamed Clinic"))
     [at_twilio] = fake_twilio.messages()
     assert at_twilio["body"] not in sender.possible_texts(message_id)
-    counts = reconcile_unknown(
-        engine,
-        {"sms": LookupFinder(channel)},
-        datetime.now(UTC) + timedelta(minutes=2),
-        grace=timedelta(seconds=60),
-        lease=timedelta(minutes=2),
-        texts=sender.possible_texts,
-    )
+    counts = reconcile_later(engine, sender)
     assert counts["found"] == 1
     assert (row(engine, message_id).status, row(engine, message_id).provider_id) == (
         "sent",
