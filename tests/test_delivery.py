@@ -251,23 +251,25 @@ def test_a_stop_during_a_batch_waits_for_the_send_and_stops_the_rest(any_engine:
     assert channel.stop_committed_during_send is False
 
 
-class StopRecordedAtTheGate(RowLockGate):
-    """A gate that lets a STOP commit just as the sender enters: consent must be read after."""
+class ChangedAtTheGate(RowLockGate):
+    """A gate at which the patient's row changes just as the sender enters."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, **values: object) -> None:
+        self.engine, self.values = engine, values
 
     @contextmanager
     def sending(self, numbers: Iterable[str]) -> Iterator[set[str]]:
         with self.engine.begin() as connection:
-            connection.execute(update(PATIENTS).values(sms_opted_out_at=datetime.now(UTC)))
+            connection.execute(update(PATIENTS).values(**self.values))
         yield set()
 
 
 def test_consent_is_read_after_entering_the_gate(engine: Engine) -> None:
     [message_id] = due_rows(engine)
     channel = ScriptedChannel("sms")
-    deliverer(engine, channel, gate=StopRecordedAtTheGate(engine)).deliver([message_id], "w1")
+    # A STOP commits just as the sender enters: consent must be read after.
+    stopped = ChangedAtTheGate(engine, sms_opted_out_at=datetime.now(UTC))
+    deliverer(engine, channel, gate=stopped).deliver([message_id], "w1")
     assert channel.sent == [] and row(engine, message_id).status == "skipped"
 
 
@@ -404,25 +406,13 @@ def test_no_send_starts_that_could_outlast_the_rows_lease(engine: Engine) -> Non
     assert stored[0].attempts == 0 and "lease" in stored[0].reason
 
 
-class NumberChangedAtTheGate(RowLockGate):
-    """A gate at which the clinic changes the patient's number just as the sender enters."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @contextmanager
-    def sending(self, numbers: Iterable[str]) -> Iterator[set[str]]:
-        with self.engine.begin() as connection:
-            connection.execute(update(PATIENTS).values(phone="+15555550199"))
-        yield set()
-
-
 def test_a_number_changed_just_before_sending_is_not_texted_and_the_row_waits(
     engine: Engine,
 ) -> None:
     [message_id] = due_rows(engine)
     channel = ScriptedChannel("sms")
-    deliverer(engine, channel, gate=NumberChangedAtTheGate(engine)).deliver([message_id], "w1")
+    moved = ChangedAtTheGate(engine, phone="+15555550199")  # the clinic changes the number
+    deliverer(engine, channel, gate=moved).deliver([message_id], "w1")
     stored = row(engine, message_id)
     assert channel.sent == []
     assert stored.status == "pending" and stored.attempts == 0 and "changed" in stored.reason
