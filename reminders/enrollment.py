@@ -23,6 +23,7 @@ from reminders.replanning import (
     replan,
     replan_patient,
 )
+from reminders.stops import inherit_stop, stop_elsewhere
 
 __all__ = [
     "PatientInput",
@@ -78,15 +79,19 @@ def upsert_patient(
 ) -> tuple[Patient, bool]:
     """Create the patient or update their details in place, in one statement.
 
-    Also says whether this statement created them (known on PostgreSQL; always False on SQLite).
+    Also says whether this statement created them (known on PostgreSQL; always False on
+    SQLite). A number that texted STOP under another patient record stays opted out.
     """
     values = {**vars(data), "clinic_id": clinic.id, "created_at": now, "updated_at": now}
     keep: frozenset[str] = frozenset()
     if data.locale is None:  # not given: a known patient keeps theirs
         values["locale"], keep = clinic.locale, frozenset({"locale"})
-    upserted = upsert(session, Patient, values, keep)
-    assert upserted is not None
-    return upserted
+    found = upsert(session, Patient, values, keep)
+    assert found is not None
+    patient, created, stopped = found[0], found[1], found[2]
+    if inherit_stop(patient, stopped, now):
+        session.add(patient)
+    return patient, bool(created)
 
 
 def upsert_treatment(
@@ -100,10 +105,11 @@ def upsert_treatment(
         "created_at": now,
         "updated_at": now,
     }
-    upserted = upsert(session, Treatment, values)
-    if upserted is None:
+    found = upsert(session, Treatment, values)
+    if found is None:
         raise TreatmentOwnerError("belongs to another patient")
-    return upserted[0]
+    treatment: Treatment = found[0]
+    return treatment
 
 
 # On a conflict these keep their stored value: identity, ownership and creation time.
@@ -112,18 +118,19 @@ KEPT = frozenset({"id", "clinic_id", "external_id", "patient_id", "created_at"})
 
 def upsert(
     session: Session, model: type[Row], values: dict[str, Any], keep: frozenset[str] = frozenset()
-) -> tuple[Row, bool] | None:
+) -> tuple[Any, ...] | None:
     """INSERT the row, or UPDATE the given fields (but `keep`) of the one with its external id.
 
     One round trip instead of a SELECT, an INSERT and a reload. A treatment is only updated
-    for the patient who owns it; otherwise nothing is written and the answer is None. With the
-    row comes whether it was inserted (False when unknown, on SQLite).
+    for the patient who owns it; otherwise nothing is written and the answer is None. The
+    answer is the row, whether it was inserted (False when unknown, on SQLite) and, for a
+    patient, when their number texted STOP under another record (None if it never did).
     """
     dialect = session.get_bind().dialect.name
     statement = upsert_statement(dialect, model, tuple(values), keep)
     options = {"populate_existing": True}
     found = session.execute(statement, values, execution_options=options).one_or_none()
-    return None if found is None else (found[0], bool(found[1]))
+    return None if found is None else tuple(found)
 
 
 @functools.cache
@@ -138,11 +145,19 @@ def upsert_statement(
     owner = table.c.patient_id == statement.excluded.patient_id if model is Treatment else None
     # PostgreSQL marks a row this statement inserted (rather than updated) with xmax = 0.
     inserted = sa.literal_column("xmax = 0" if dialect_name == "postgresql" else "0", sa.Boolean)
+    extras = [inserted.label("inserted")]
+    if model is Patient:
+        # Read in the same round trip: every treatment.completed needs it.
+        # Named as text: SQLAlchemy does not correlate a subquery in RETURNING to the row.
+        row_phone: Any = sa.literal_column("patient.phone")
+        stopped = stop_elsewhere(row_phone, sa.literal_column("patient.id")).scalar_subquery()
+        extras.append(stopped.label("stopped_elsewhere"))
     upsert = statement.on_conflict_do_update(
         index_elements=["clinic_id", "external_id"], set_=changes, where=owner
-    ).returning(*table.columns, inserted.label("inserted"))
+    ).returning(*table.columns, *extras)
     # Loaded like a SELECT: cheaper than the ORM's bulk INSERT path for a returned row.
-    return select(model, sa.column("inserted", sa.Boolean)).from_statement(upsert)
+    returned: list[sa.ColumnClause[Any]] = [sa.column(extra.name) for extra in extras]
+    return select(model, *returned).from_statement(upsert)
 
 
 def enroll(

@@ -82,7 +82,6 @@ def find_treatment(session: Session, clinic: Clinic, external_id: str | None) ->
 def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     assert event.patient is not None and event.treatment is not None
     patient, created = upsert_patient(session, clinic, event.patient, now)
-    honour_earlier_stop(session, patient, now)
     try:
         treatment = upsert_treatment(session, clinic, patient, event.treatment, now)
     except TreatmentOwnerError as exc:  # the caller rolls back the patient upsert too

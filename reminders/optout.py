@@ -12,9 +12,10 @@ from reminders import lifecycle as lc
 from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
 from reminders.enrollment import replan_patient
-from reminders.models import PATIENTS, Clinic, Message, Patient, Treatment
+from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.protocol import load_protocol
 from reminders.replanning import PlanEntry
+from reminders.stops import inherit_stop, stop_elsewhere
 
 
 def patients_with_phone(session: Session, phone: str) -> list[Patient]:
@@ -80,20 +81,12 @@ def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: d
     session.flush()
 
 
-# Built once: this runs on every enrollment, and a Core statement skips the ORM's overhead.
-EARLIER_STOP = (
-    sa.select(PATIENTS.c.sms_opted_out_at)
-    .where(
-        PATIENTS.c.phone == sa.bindparam("phone"),
-        PATIENTS.c.id != sa.bindparam("patient_id"),
-        PATIENTS.c.sms_opted_out_at.is_not(None),
-    )
-    .limit(1)
-)
+# Built once: a Core statement skips the ORM's overhead.
+EARLIER_STOP = stop_elsewhere(sa.bindparam("phone"), sa.bindparam("patient_id"))
 
 
 def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> None:
-    """A number that texted STOP stays opted out when a clinic enrolls it again, anywhere."""
+    """A number that texted STOP stays opted out when a clinic changes a patient to it."""
     if patient.phone is None or patient.sms_opted_out_at is not None:
         return
     stopped = (
@@ -101,9 +94,7 @@ def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> No
         .execute(EARLIER_STOP, {"phone": patient.phone, "patient_id": patient.id})
         .scalar()
     )
-    if stopped is not None:
-        patient.sms_opted_out_at = stopped
-        patient.updated_at = now
+    if inherit_stop(patient, stopped, now):
         session.add(patient)
 
 

@@ -155,6 +155,17 @@ def test_a_patient_who_texted_stop_stays_opted_out_when_the_clinic_sends_them_ag
     assert "pending" not in sms_statuses(hooks, "p-1")
 
 
+def test_a_patient_given_a_number_that_texted_stop_is_opted_out_of_sms(hooks: Hooks) -> None:
+    enroll(hooks, "p-1", "t-1")
+    text(hooks, "STOP")
+    other = treatment_completed(patient="p-2", treatment="t-2", patient__phone="+34 699 000 111")
+    assert hooks.post_event("treatment.completed", other).status_code == 202
+    moved = {"patient": {"external_id": "p-2", "phone": PHONE}}
+    assert hooks.post_event("patient.updated", moved).status_code == 202
+    assert hooks.patient("p-2").sms_opted_out_at is not None
+    assert "pending" not in sms_statuses(hooks, "p-2")
+
+
 def test_a_nul_character_in_an_inbound_text_is_dropped_not_a_500(hooks: Hooks) -> None:
     enroll(hooks)
     text(hooks, "thanks\x00!", sid="SMnul")
