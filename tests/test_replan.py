@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -16,6 +17,7 @@ from reminders.enrollment import PatientInput, TreatmentInput, enroll, replan, r
 from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.planner import ClinicPolicy, Course, PatientFacts, plan
 from reminders.protocol import ProtocolError, load_protocol
+from reminders.replanning import json_time
 from tests.factories import make_clinic
 
 ENDED = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
@@ -312,6 +314,14 @@ def test_new_rows_are_stored_in_utc_and_in_order_whatever_the_database_session_z
     assert [(m.step_key, m.channel, m.due_at) for m in stored] == [
         (p.key, p.channel, p.due_at) for p in expected
     ]
+
+
+def test_times_in_a_document_of_new_rows_are_written_as_their_utc_wall_time() -> None:
+    new_york = datetime(2026, 3, 8, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    assert json_time(new_york).startswith("2026-03-08T06:30:00")
+    assert json_time(new_york.astimezone(UTC)).startswith("2026-03-08T06:30:00")
+    with pytest.raises(ValueError, match="naive"):
+        json_time(datetime(2026, 3, 8, 1, 30))
 
 
 def test_enrolling_a_new_patient_on_postgresql_reads_no_outbox_rows(engine: Engine) -> None:
