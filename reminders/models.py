@@ -142,7 +142,7 @@ class Message(SQLModel, table=True):
     attempts: int = 0
     lease_owner: str | None = Field(default=None, max_length=128)
     lease_expires_at: datetime | None = _when()
-    provider_id: str | None = Field(default=None, max_length=128, index=True)
+    provider_id: str | None = Field(default=None, max_length=128)
     provider_code: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=1000)
     reason: str | None = Field(default=None, max_length=300)
