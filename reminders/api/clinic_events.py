@@ -129,6 +129,10 @@ CLINIC_AND_RECEIPT = (
 )
 
 
+# Inline: nothing reads the receipt's generated id, so it is not fetched with RETURNING.
+STORE_RECEIPT = insert(RECEIPTS).inline()
+
+
 def clinic_and_receipt(
     session: Session, clinic_id: str, webhook_id: str
 ) -> tuple[Clinic | None, tuple[int, dict[str, Any]] | None]:
@@ -187,7 +191,7 @@ def apply(
         response=answer,
         received_at=now,
     )
-    session.execute(insert(RECEIPTS), receipt_row)
+    session.execute(STORE_RECEIPT, receipt_row)
     session.commit()
     return 202, answer
 
