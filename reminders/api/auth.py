@@ -83,8 +83,8 @@ def token_matches(token: str, given: str) -> bool:
     return hmac.compare_digest(token.encode(), given.encode())
 
 
-def operator(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Operator:
-    """FastAPI dependency: the authenticated operator, or 401/403."""
+async def operator(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Operator:
+    """FastAPI dependency: the authenticated operator, or 401/403 (async: no thread hop)."""
     token = configured_token(state)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and given:
@@ -100,7 +100,7 @@ def operator(request: Request, state: Annotated[AppState, Depends(app_state)]) -
     raise OperatorRefusedError(401, "operator login required (Authorization: Bearer <token>)")
 
 
-def checked_operator(
+async def checked_operator(
     who: Annotated[Operator, Depends(operator)], csrf_token: Annotated[str, Form()] = ""
 ) -> Operator:
     """FastAPI dependency for POST actions: the operator, after the CSRF check for cookies."""

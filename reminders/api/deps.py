@@ -29,7 +29,11 @@ class AppState:
     link_key: bytes = b""
 
 
-def app_state(request: Request) -> AppState:
-    """FastAPI dependency: the application's state."""
+async def app_state(request: Request) -> AppState:
+    """FastAPI dependency: the application's state.
+
+    Async, though it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread,
+    a hand-off that cost more than a webhook's routing and response together.
+    """
     state: AppState = request.app.state.reminders
     return state

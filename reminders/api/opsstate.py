@@ -37,7 +37,7 @@ def build_ops_state(state: AppState) -> OpsState:
     return OpsState(client, WorkerPing(state.redis_url, prefix), recorder, WebhookTally(recorder))
 
 
-def ops_state(request: Request) -> OpsState:
-    """FastAPI dependency: the OpsState create_app stored on the application."""
+async def ops_state(request: Request) -> OpsState:
+    """FastAPI dependency: the OpsState create_app stored on the application (async: no thread)."""
     found: OpsState = request.app.state.ops
     return found

@@ -1,0 +1,31 @@
+"""Route dependencies are async: FastAPI runs a plain `def` one in a worker thread."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from reminders.api import actions, clinic_events, exposition, health, ops, twilio_hooks, unsubscribe
+
+ROUTERS = [actions, clinic_events, exposition, health, ops, twilio_hooks, unsubscribe]
+
+
+def dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from dependencies(sub)
+
+
+def test_no_route_hands_a_dependency_to_a_thread() -> None:
+    routes = [r for module in ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
+    assert "/v1/clinics/{clinic_id}/events" in {route.path for route in routes}
+    sync = {
+        f"{route.path}: {sub.call.__name__}"
+        for route in routes
+        for sub in dependencies(route.dependant)
+        if sub.call is not None and not inspect.iscoroutinefunction(sub.call)
+    }
+    assert sync == set()
