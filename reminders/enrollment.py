@@ -88,7 +88,7 @@ def upsert_patient(
         values["locale"], keep = clinic.locale, frozenset({"locale"})
     found = upsert(session, Patient, values, keep)
     assert found is not None
-    patient, created, stopped = found[0], found[1], found[2]
+    patient, created, stopped = found
     if inherit_stop(patient, stopped, now):
         session.add(patient)
     return patient, bool(created)
@@ -108,7 +108,7 @@ def upsert_treatment(
     found = upsert(session, Treatment, values)
     if found is None:
         raise TreatmentOwnerError("belongs to another patient")
-    treatment: Treatment = found[0]
+    treatment, _created = found
     return treatment
 
 
@@ -149,9 +149,9 @@ def upsert_statement(
     if model is Patient:
         # Read in the same round trip: every treatment.completed needs it.
         # Named as text: SQLAlchemy does not correlate a subquery in RETURNING to the row.
-        row_phone: Any = sa.literal_column("patient.phone")
-        stopped = stop_elsewhere(row_phone, sa.literal_column("patient.id")).scalar_subquery()
-        extras.append(stopped.label("stopped_elsewhere"))
+        phone, row_id = f"{table.name}.phone", f"{table.name}.id"
+        stopped = stop_elsewhere(sa.literal_column(phone), sa.literal_column(row_id))
+        extras.append(stopped.scalar_subquery().label("stopped_elsewhere"))
     upsert = statement.on_conflict_do_update(
         index_elements=["clinic_id", "external_id"], set_=changes, where=owner
     ).returning(*table.columns, *extras)

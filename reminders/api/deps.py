@@ -33,7 +33,7 @@ async def app_state(request: Request) -> AppState:
     """FastAPI dependency: the application's state.
 
     Async, though it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread,
-    a hand-off that cost more than a webhook's routing and response together.
+    and that hand-off on every request cost more than reading the state.
     """
     state: AppState = request.app.state.reminders
     return state
