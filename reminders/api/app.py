@@ -62,14 +62,21 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.reminders = state
-    app.include_router(health.router)
     app.state.ops = build_ops_state(state)
-    app.include_router(ops.router)
-    app.include_router(actions.router)
-    app.include_router(exposition.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_exception_handler(OperatorRefusedError, refusal)
     app.add_middleware(exposition.WebhookCounter)
-    app.include_router(clinic_events.router)
-    app.include_router(twilio_hooks.router)
-    app.include_router(unsubscribe.router)
     return app
+
+
+# Every route of the API, in matching order.
+ROUTERS = (
+    health.router,
+    ops.router,
+    actions.router,
+    exposition.router,
+    clinic_events.router,
+    twilio_hooks.router,
+    unsubscribe.router,
+)

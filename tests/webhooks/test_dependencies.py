@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from reminders.api import actions, clinic_events, exposition, health, ops, twilio_hooks, unsubscribe
-
-ROUTERS = [actions, clinic_events, exposition, health, ops, twilio_hooks, unsubscribe]
+from reminders.api.app import ROUTERS
 
 
 def dependencies(dependant: Dependant) -> Iterator[Dependant]:
@@ -20,7 +18,7 @@ def dependencies(dependant: Dependant) -> Iterator[Dependant]:
 
 
 def test_no_route_hands_a_dependency_to_a_thread() -> None:
-    routes = [r for module in ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
+    routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
     assert "/v1/clinics/{clinic_id}/events" in {route.path for route in routes}
     sync = {
         f"{route.path}: {sub.call.__name__}"
