@@ -21,7 +21,7 @@ up: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check reminders workers tests bench
 	$(BIN)/ruff format --check reminders workers tests bench
-	$(BIN)/mypy reminders workers
+	$(BIN)/mypy reminders workers bench
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)

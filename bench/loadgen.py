@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def post_request(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -31,17 +31,23 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def run_lanes(
-    host: str, port: int, requests: Sequence[bytes], concurrency: int
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    concurrency: int,
+    opened: Callable[[list[int]], None] = lambda _ports: None,
 ) -> list[float]:
     """Send every request over `concurrency` connections; each latency in seconds.
 
+    `opened` gets the connections' local ports once all are open, before the first request.
     Raises RuntimeError on the first answer that is not 2xx.
     """
     pending = list(reversed(requests))
     latencies: list[float] = []
+    connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
+    opened([writer.get_extra_info("sockname")[1] for _reader, writer in connections])
 
-    async def lane() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
+    async def lane(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while pending:
                 request = pending.pop()
@@ -54,10 +60,16 @@ async def run_lanes(
         finally:
             writer.close()
 
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    await asyncio.gather(*(lane(reader, writer) for reader, writer in connections))
     return latencies
 
 
-def fire(host: str, port: int, requests: Sequence[bytes], concurrency: int) -> list[float]:
+def fire(
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    concurrency: int,
+    opened: Callable[[list[int]], None] = lambda _ports: None,
+) -> list[float]:
     """run_lanes on a fresh event loop."""
-    return asyncio.run(run_lanes(host, port, requests, concurrency))
+    return asyncio.run(run_lanes(host, port, requests, concurrency, opened))

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from tests.harness import celery_worker_argv, descendants
 from tests.harness import service_env as harness_env
@@ -36,7 +38,7 @@ def wait_for(log: Path, text: str, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[Any]) -> None:
     """SIGTERM, then SIGKILL after 20 s."""
     process.terminate()
     try:
@@ -88,3 +90,32 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def connections_held(pid: int, port: int, peers: Collection[int]) -> dict[int, int]:
+    """How many of the TCP connections to `port` from the local ports `peers` each process holds.
+
+    Read from /proc: the server side of each connection is a socket inode in one process's fd
+    table. Processes under pid that hold none are left out.
+    """
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], fields[9]
+        if tcp_port(local) == port and tcp_port(remote) in peers:
+            inodes.add(f"socket:[{inode}]")
+    held: dict[int, int] = {}
+    for member in descendants(pid) | {pid}:
+        try:
+            targets = [os.readlink(fd) for fd in Path(f"/proc/{member}/fd").iterdir()]
+        except OSError:
+            continue  # the process ended
+        count = sum(target in inodes for target in targets)
+        if count:
+            held[member] = count
+    return held
+
+
+def tcp_port(address: str) -> int:
+    """The port of a /proc/net/tcp address such as 0100007F:4A4E."""
+    return int(address.rpartition(":")[2], 16)
