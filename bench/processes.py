@@ -106,14 +106,26 @@ def connections_held(pid: int, port: int, peers: Collection[int]) -> dict[int, i
             inodes.add(f"socket:[{inode}]")
     held: dict[int, int] = {}
     for member in descendants(pid) | {pid}:
-        try:
-            targets = [os.readlink(fd) for fd in Path(f"/proc/{member}/fd").iterdir()]
-        except OSError:
-            continue  # the process ended
-        count = sum(target in inodes for target in targets)
+        count = sum(fd_target(fd) in inodes for fd in fds(member))
         if count:
             held[member] = count
     return held
+
+
+def fds(pid: int) -> list[Path]:
+    """A process's open file descriptors (none once it has ended)."""
+    try:
+        return list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+
+
+def fd_target(fd: Path) -> str:
+    """What a descriptor points to ("socket:[123]"); empty if it closed meanwhile."""
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""
 
 
 def tcp_port(address: str) -> int:
