@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,12 @@ from reminders.api import (
     unsubscribe,
 )
 from reminders.api.auth import OperatorRefusedError, refusal
+from reminders.api.connection_balance import (
+    Balancer,
+    ConnectionBalance,
+    census_for,
+    take_census,
+)
 from reminders.api.deps import AppState
 from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
@@ -49,10 +56,16 @@ def create_app(
         gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
     )
 
+    ops = build_ops_state(state)
+    balancer = Balancer()
+    census = census_for(ops.redis, settings.redis_key_prefix, settings.api_port)
+
     @asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
+        census_task = asyncio.create_task(take_census(balancer, census))
         yield
-        started.state.ops.tally.write()  # webhooks counted since the last write
+        census_task.cancel()
+        ops.tally.write()  # webhooks counted since the last write
         engine.dispose()
 
     app = FastAPI(
@@ -62,11 +75,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.reminders = state
-    app.state.ops = build_ops_state(state)
+    app.state.ops = ops
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(OperatorRefusedError, refusal)
     app.add_middleware(exposition.WebhookCounter)
+    app.add_middleware(ConnectionBalance, balancer=balancer)
     return app
 
 
