@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +194,12 @@ def reconnections_over(port: int, lanes: int, seconds: float) -> int:
     return asyncio.run(keep_busy())
 
 
-@pytest.fixture
-def api_port(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[int]:
+@pytest.fixture(params=["on"])
+def api_port(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, key_prefix: str
+) -> Iterator[int]:
     env = service_env(f"sqlite:///{tmp_path / 'api.db'}", redis_url, key_prefix, tmp_path)
+    env["REMINDERS_API_BALANCE_CONNECTIONS"] = "true" if request.param == "on" else "false"
     subprocess.run([str(BIN / "reminders"), "db", "upgrade"], env=env, check=True, timeout=60)
     port = free_port()
     api = ServiceProcess(
@@ -213,26 +217,41 @@ def test_a_lone_api_worker_never_asks_clients_to_reconnect(api_port: int) -> Non
     assert reconnections_over(api_port, lanes=6, seconds=1.5) == 0
 
 
-def test_an_api_worker_with_more_than_its_share_asks_clients_to_reconnect(
-    api_port: int, redis_url: str, key_prefix: str
-) -> None:
-    # A second worker on this host that holds nothing, as the census would show it.
+@contextmanager
+def idle_peer(redis_url: str, key: str) -> Iterator[None]:
+    """A second worker on the same port that holds nothing, as the census would show it."""
     client = redis.Redis.from_url(redis_url)
-    key = f"{key_prefix}api:connections:{socket.gethostname()}:{api_port}"
     stop = threading.Event()
 
-    def idle_peer() -> None:
+    def publish() -> None:
         while not stop.is_set():
             client.hset(key, "idle-peer", f"0 {time.time()}")
             stop.wait(0.1)
 
-    peer = threading.Thread(target=idle_peer)
+    peer = threading.Thread(target=publish)
     peer.start()
     try:
-        # Six connections on one of two workers: three over its share, again after each
-        # reconnection lands back on it (there is no real second worker to take them).
-        assert reconnections_over(api_port, lanes=6, seconds=1.5) >= 3
+        yield
     finally:
         stop.set()
         peer.join()
         client.close()
+
+
+def test_an_api_worker_with_more_than_its_share_asks_clients_to_reconnect(
+    api_port: int, redis_url: str, key_prefix: str
+) -> None:
+    key = f"{key_prefix}api:connections:{socket.gethostname()}:{api_port}"
+    with idle_peer(redis_url, key):
+        # Six connections on one of two workers: three over its share, again after each
+        # reconnection lands back on it (there is no real second worker to take them).
+        assert reconnections_over(api_port, lanes=6, seconds=1.5) >= 3
+
+
+@pytest.mark.parametrize("api_port", ["off"], indirect=True)
+def test_with_balancing_turned_off_a_worker_keeps_every_connection(
+    api_port: int, redis_url: str, key_prefix: str
+) -> None:
+    key = f"{key_prefix}api:connections:{socket.gethostname()}:{api_port}"
+    with idle_peer(redis_url, key):
+        assert reconnections_over(api_port, lanes=6, seconds=1.5) == 0
