@@ -96,12 +96,23 @@ def wait_up(base: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=4_000)
+    parser.add_argument(
+        "--unbalanced",
+        action="store_true",
+        help="turn the workers' connection balancing off (REMINDERS_API_BALANCE_CONNECTIONS)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     with Database() as database:
         with session_scope(database.engine) as session:
             _clinic, secret = create_clinic(session, "bench", "Bench Clinic", window="08:00-20:00")
-        env = service_env(database.url, REDIS_URL, f"bw{uuid.uuid4().hex[:6]}:")
+        balancing = "false" if args.unbalanced else "true"
+        env = service_env(
+            database.url,
+            REDIS_URL,
+            f"bw{uuid.uuid4().hex[:6]}:",
+            REMINDERS_API_BALANCE_CONNECTIONS=balancing,
+        )
         api = start(
             [str(BIN / "reminders"), "api", "--port", str(PORT), "--workers", "2"],
             env,
@@ -145,6 +156,7 @@ def main() -> None:
             # Each saturated worker gets an equal share of the CPU, so latency follows how many
             # connections it holds; the workers even them out (reconnections counts how often).
             "connections_per_worker": split,
+            "balancing": not args.unbalanced,
             "reconnections": run.reconnections,
             # Where the two cores went, per request: the API processes and PostgreSQL.
             "cpu_ms_per_request": {"api": round(api_ms, 2), "postgresql": round(pg_ms, 2)},
