@@ -88,11 +88,11 @@ class Census:
             for member, value in found.items():
                 if member.decode() == self.member:
                     continue
-                count, _, at = value.decode().partition(" ")
-                if now - float(at) > STALE_SECONDS:
+                published = parse_count(value, now)
+                if published is None:
                     gone.append(member)
                 else:
-                    others.append(int(count))
+                    others.append(published)
             if gone:
                 self.client.hdel(self.key, *gone)
         except (redis.RedisError, OSError) as exc:
@@ -100,6 +100,15 @@ class Census:
             log.debug("connection census skipped: %s", exc)
             return []
         return others
+
+
+def parse_count(value: bytes, now: float) -> int | None:
+    """A worker's published "count time", or None when it is stale or unreadable."""
+    try:
+        count, at = value.decode().split(" ")
+        return None if now - float(at) > STALE_SECONDS else int(count)
+    except ValueError:
+        return None
 
 
 def census_for(client: redis.Redis, prefix: str, port: int) -> Census:

@@ -112,6 +112,15 @@ def test_a_worker_that_stopped_publishing_is_forgotten(
     assert census_client.hkeys(key) == [b"alive"]
 
 
+def test_an_unreadable_entry_is_dropped_rather_than_stopping_the_census(
+    census_client: redis.Redis, key_prefix: str
+) -> None:
+    key = f"{key_prefix}api:connections:host"
+    census_client.hset(key, "odd", "many")
+    assert Census(census_client, key, "1", Clock(1000.0)).exchange(4) == []
+    assert census_client.hkeys(key) == [b"1"]
+
+
 def test_without_redis_a_worker_keeps_what_it_has() -> None:
     unreachable = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
     assert Census(unreachable, "k", "1").exchange(30) == []
