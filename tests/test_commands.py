@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,6 +47,19 @@ def wait_ready(
     raise AssertionError(f"{url} not ready in {timeout}s")
 
 
+@contextmanager
+def served_api(env: dict[str, str], log: Path) -> Iterator[int]:
+    """`reminders api` on a free port, answering /healthz; yields the port."""
+    port = free_port()
+    api = ServiceProcess([str(BIN / "reminders"), "api", "--port", str(port)], env, log)
+    try:
+        api.start()
+        wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
+        yield port
+    finally:
+        api.stop()
+
+
 def test_api_serves_health_and_readiness_after_db_upgrade(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
@@ -55,18 +70,10 @@ def test_api_serves_health_and_readiness_after_db_upgrade(
     assert refused.returncode == 2 and "reminders db upgrade" in refused.stderr
 
     subprocess.run([str(BIN / "reminders"), "db", "upgrade"], env=env, check=True, timeout=60)
-    port = free_port()
-    api = ServiceProcess(
-        [str(BIN / "reminders"), "api", "--port", str(port)], env, tmp_path / "api.log"
-    )
-    try:
-        api.start()
-        wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
+    with served_api(env, tmp_path / "api.log") as port:
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.status_code == 200
         assert ready.json() == {"database": "ok", "redis": "ok"}
-    finally:
-        api.stop()
 
 
 @pytest.mark.parametrize("argv", [celery_worker_argv(), celery_beat_argv()], ids=["worker", "beat"])

@@ -24,8 +24,8 @@ from reminders.api.connection_balance import (
     ConnectionBalance,
     take_census,
 )
-from tests.harness import ServiceProcess, service_env
-from tests.test_commands import BIN, free_port, wait_ready
+from tests.harness import service_env
+from tests.test_commands import BIN, free_port, served_api
 
 A, B, C = ("10.0.0.1", 1001), ("10.0.0.1", 1002), ("10.0.0.2", 1001)
 
@@ -210,16 +210,8 @@ def api_port(
     env = service_env(f"sqlite:///{tmp_path / 'api.db'}", redis_url, key_prefix, tmp_path)
     env["REMINDERS_API_BALANCE_CONNECTIONS"] = "true" if request.param == "on" else "false"
     subprocess.run([str(BIN / "reminders"), "db", "upgrade"], env=env, check=True, timeout=60)
-    port = free_port()
-    api = ServiceProcess(
-        [str(BIN / "reminders"), "api", "--port", str(port)], env, tmp_path / "api.log"
-    )
-    try:
-        api.start()
-        wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
+    with served_api(env, tmp_path / "api.log") as port:
         yield port
-    finally:
-        api.stop()
 
 
 def test_a_lone_api_worker_never_asks_clients_to_reconnect(api_port: int) -> None:
