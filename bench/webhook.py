@@ -123,18 +123,17 @@ def main() -> None:
             warmup = signed_requests(secret, WARMUP, 5_000_000)
             batch = signed_requests(secret, args.requests, 0)
             split: dict[str, list[int]] = {}
-            cpu: dict[str, float] = {}
+            cpu: dict[str, tuple[float, float]] = {}  # API and PostgreSQL CPU seconds so far
 
             def opened(ports: list[int]) -> None:
                 split["at_open"] = spread(api.pid, ports)
 
             def starting(ports: list[int]) -> None:
                 split["after_warmup"] = spread(api.pid, ports)
-                cpu["api"], cpu["postgresql"] = -tree_cpu_seconds(api.pid), -postgres_cpu_seconds()
+                cpu["before"] = tree_cpu_seconds(api.pid), postgres_cpu_seconds()
 
             def finished(ports: list[int]) -> None:
-                cpu["api"] += tree_cpu_seconds(api.pid)
-                cpu["postgresql"] += postgres_cpu_seconds()
+                cpu["after"] = tree_cpu_seconds(api.pid), postgres_cpu_seconds()
                 split["at_end"] = spread(api.pid, ports)
 
             run = fire("127.0.0.1", PORT, CONCURRENCY, warmup, batch, opened, starting, finished)
@@ -143,7 +142,10 @@ def main() -> None:
     latencies = sorted(run.latencies)
     rps = len(latencies) / run.seconds
     p50, p99 = statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000
-    api_ms, pg_ms = (cpu[name] * 1000 / len(latencies) for name in ("api", "postgresql"))
+    api_ms, pg_ms = (
+        (after - before) * 1000 / len(latencies)
+        for before, after in zip(cpu["before"], cpu["after"], strict=True)
+    )
     save(
         "webhook",
         {
