@@ -58,13 +58,16 @@ def create_app(
 
     ops = build_ops_state(state)
     balancer = Balancer()
-    census = census_for(ops.redis, settings.redis_key_prefix, settings.api_port)
+    # Off, there is no census, so no worker ever counts as over its share.
+    census = (
+        census_for(ops.redis, settings.redis_key_prefix, settings.api_port)
+        if settings.api_balance_connections
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
-        # Off, the census never runs, so no worker ever counts as over its share.
-        balancing = settings.api_balance_connections
-        census_task = asyncio.create_task(take_census(balancer, census)) if balancing else None
+        census_task = asyncio.create_task(take_census(balancer, census)) if census else None
         yield
         if census_task is not None:
             census_task.cancel()
