@@ -20,9 +20,11 @@ def due_rows(
     count: int = 1,
     channel: str = "sms",
     caps: tuple[int, int] = (100, 100),
+    now: datetime | None = None,
     **patient: Any,
 ) -> list[int]:
-    """`count` due rows for one consenting patient of an always-open clinic, claimed."""
+    """`count` due rows for one consenting patient of an always-open clinic, claimed at `now`."""
+    now = now or datetime.now(UTC)
     make_clinic(
         engine, window_start=time(0), window_end=time(0), sms_per_day=caps[0], sms_per_week=caps[1]
     )
@@ -34,10 +36,10 @@ def due_rows(
         "clinic-a",
         person.id,
         treatment.id,
-        datetime.now(UTC) - timedelta(minutes=1),
+        now - timedelta(minutes=1),
         channel=channel,
     )
-    return claim_due(engine, datetime.now(UTC), 1000, "test", timedelta(minutes=2))
+    return claim_due(engine, now, 1000, "test", timedelta(minutes=2))
 
 
 def deliverer(engine: Engine, channel: Any, **options: Any) -> Deliverer:

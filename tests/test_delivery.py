@@ -124,14 +124,14 @@ def test_a_prompt_past_its_validity_is_skipped_not_sent_late(engine: Engine) -> 
 def test_outside_the_window_a_prompt_waits_for_the_next_opening_without_an_attempt(
     engine: Engine,
 ) -> None:
-    [message_id] = due_rows(engine)
-    hour = datetime.now(UTC).hour
-    closed_from, closed_to = time((hour + 1) % 24), time((hour + 2) % 24)
-    # The clinic's window opens an hour from now (UTC patient), so now is outside it.
+    # A fixed hour, so the test means the same at any time of day (UTC patient).
+    now = datetime.now(UTC).replace(hour=10, minute=30)
+    [message_id] = due_rows(engine, now=now)
+    closed_from, closed_to = time(11), time(12)
     with engine.begin() as connection:
         connection.execute(update(CLINICS).values(window_start=closed_from, window_end=closed_to))
     channel = ScriptedChannel("sms")
-    deliverer(engine, channel).deliver([message_id], "w1")
+    deliverer(engine, channel, clock=lambda: now).deliver([message_id], "w1")
     stored = row(engine, message_id)
     assert channel.sent == [] and stored.status == "pending" and stored.attempts == 0
     assert stored.next_attempt_at.time().replace(second=0) == closed_from
