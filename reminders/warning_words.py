@@ -27,7 +27,7 @@ SIGNS: dict[str, tuple[str, ...]] = {
         r"calor|calorcito|calientes?|quema|queman|quemando|quemazon|arde|arden|ardor|ardiendo|ardiente",
     ),
     "pus": (
-        r"pus|ooz\w*|discharge|weeping",
+        r"pus|ooze[sd]?|oozing|oozy|discharge|weeping|gunk|gooey|(?:some|yellow|white|green)\s+goo",
         r"yellow\w*\s+(?:stuff|liquid|fluid|crust\w*|bits|goo|gunk)|crusty\s+yellow",
         r"supura\w*|liquido\s+amarillo|costras?\s+amarillas?|secrecion\w*",
     ),
@@ -49,7 +49,7 @@ SIGNS: dict[str, tuple[str, ...]] = {
         r"swel\w*|swol\w*|puffy|puffiness|puffed|inflam\w*",
         r"hinch\w*|inch(?:az|ad|ar|ando|aron|o\b)\w*",
     ),
-    "bleeding": (r"bleed\w*|bled|blood\w*", r"sangr\w*"),
+    "bleeding": (r"bleed\w*|bled|blood\w*", r"sangr(?:a|an|e|o|ar|ado|ados|ando|aba|aban|ita)"),
     "blisters": (
         r"blister\w*|(?:water|little|tiny|small)\s+bubbles",
         r"ampoll\w*|ampoy\w*|vesicula\w*",
@@ -73,20 +73,21 @@ SIGNS: dict[str, tuple[str, ...]] = {
     "bumps": (
         r"bump\w*|lump\w*|pimple\w*|whitehead\w*|zits?|nodul\w*|granuloma\w*|milia",
         r"bult\w*|granos?|granit[oa]s?|bolit[ao]s?|espinilla\w*|barritos?",
-        r"puntitos\s+blancos|puntos\s+blancos|protuberancia\w*|quistes?",
+        r"puntitos?(?!\s+rojos)|puntos\s+blancos|protuberancia\w*|quistes?",
     ),
 }
 # Words that make up the "spreading redness" pair above.
 RED = r"red|redness|redder|rojez|roj[oa]s?|enrojec\w*|rojiz[oa]s?"
 SPREAD = (
-    r"spread\w*|growing|grows|bigger|expand\w*|moving|worse|extend\w*|extiend\w*"
+    r"spread\w*|growing|grows|bigger|larger|doubled|expand\w*|moving|creep\w*|worse"
+    r"|extend\w*|extiend\w*"
     r"|expand\w*|crece\w*|creciendo|mas\s+grande|agrand\w*|peor|empeor\w*"
 )
 
 # Sign words inside these phrases are about something else: weather, water, a blood test.
 NOT_A_REPORT = (
     r"(?:hot|warm)\s+(?:yoga|pilates|shower|showers|bath|baths|tub|water|drinks?|tea|coffee"
-    r"|weather|outside|outdoors|sauna|class|stones?|towel|compress|packs?|room)",
+    r"|weather|outside|outdoors|springs?|sauna|class|stones?|towel|compress|packs?|room)",
     r"heat\s+(?:packs?|pads?|wave|lamp|protectant|styling|tools?)|in\s+the\s+heat",
     r"hace\s+(?:mucho\s+|tanto\s+|un\s+)?calor|(?:este|tanto|al|ola\s+de)\s+calor",
     r"calor\s+(?:afuera|fuera|que\s+hace)",
@@ -115,7 +116,7 @@ FILLERS = _words(
     " senti noto notado note veo visto vi me te le la el los las lo un una unos unas de del"
     " mas ya senal senales signo signos rastro mucho mucha muchos muchas tanto tanta se ve"
     " sale salido salio parece esta estan nota siente mi mis roja rojo rojez enrojecimiento"
-    " seca seco tirante casi"
+    " seca seco tirante casi in"
 )
 # "No fever or swelling", "ni fiebre ni hinchazón": a list under one negation.
 LIST_WORDS = _words("or o u")
@@ -127,7 +128,7 @@ RESOLVED = (
     r"(?:(?:is|are|was|has|have|had|its|s|already|all|almost|completely|totally|pretty|much"
     r"|a|lot|way|so|now|finally|mostly|getting|got|ya|se|me|le|ha|han|mucho|muy|un|poco"
     r"|bastante|esta|totalmente|casi|bien)\s+){0,4}"
-    r"(?:(?:gone|(?:went|going|goes)\s+away|better|improv\w*|subsid\w*|stopped|clear\w*"
+    r"(?:(?:gone|(?:went|going|goes)\s+away|better|improv\w*|subsid\w*|stopped|clear(?:ed|ing|s)?"
     r"|disappear\w*|fading|faded|eased|calmed|settled|less|free"
     r"|(?:(?:went|going|goes|gone|come|came|coming)\s+)?down"
     r"(?!\s+(?:to|my|the|towards|into|onto|past|his|her|your|along|on|over|around))"

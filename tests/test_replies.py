@@ -188,6 +188,9 @@ def test_every_aftercare_sign_with_common_spellings_and_accents(
         "puedo ducharme con agua caliente?",
         "I have a blood test tomorrow",
         "can I wear makeup tomorrow?",
+        "can I go to a hot spring next week",
+        "can I have sangria tonight?",
+        "I'm on ozempic",
     ],
 )
 def test_heat_water_and_blood_tests_in_questions_raise_no_alarm(body: str) -> None:
