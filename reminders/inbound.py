@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from reminders.acknowledgement import Acknowledgement, acknowledge
 from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
 from reminders.masking import mask_address
@@ -31,10 +32,11 @@ class Inbound:
 
 @dataclass(frozen=True)
 class InboundResult:
-    """What to text back, and the reply whose warning-sign alert is now due (if any)."""
+    """What to text back, the reply whose warning-sign alert is now due, and its ack (if any)."""
 
     answer: str | None = None
     alert_id: int | None = None
+    ack: Acknowledgement | None = None
 
 
 def receive(engine: Engine, gate: ConsentGate, text: Inbound, now: datetime) -> InboundResult:
@@ -69,7 +71,7 @@ def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundRes
         reply.alert_due_at = now
         session.add(reply)
         session.flush()
-        return InboundResult(alert_id=reply.id)
+        return InboundResult(alert_id=reply.id, ack=acknowledge(session, reply, patients, now))
     return InboundResult()
 
 

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from reminders.acknowledgement import TEMPLATE as ACK_TEMPLATE
+from reminders.acknowledgement import ack_context
 from reminders.composition import context_for
 from reminders.models import Clinic, Patient, Treatment
 from reminders.rendering import TEMPLATE_DIR, Renderer, sms_size
@@ -26,6 +28,8 @@ STEP_KEYS = (
     "book_next_session_again", "session_week_before", "session_day_before", "results_check_in",
 )  # fmt: skip
 EMAIL_PARTS = ("subject.txt", "txt", "html")
+# SMS answers to a patient's text, not protocol steps: no email part, and one segment each.
+REPLY_KEYS = (ACK_TEMPLATE,)
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,37 @@ def lint(directory: Path, sample: Sample) -> list[Row]:
     if not languages:
         return [Row("-", "-", "-", problems=[f"no templates under {directory}"])]
     found = {p.name.split(".")[0] for p in directory.glob("*/*/*.*")}
-    keys = step_keys() + sorted(k for k in found - set(step_keys()) if not k.startswith("_"))
+    known = {*step_keys(), *REPLY_KEYS}
+    keys = step_keys() + sorted(k for k in found - known if not k.startswith("_"))
     rows = []
     for key in keys:
         for lang in languages:
             rows.append(lint_sms(renderer, directory, key, lang, sample))
             rows.append(lint_email(renderer, directory, key, lang, sample))
+    for key in REPLY_KEYS:
+        rows += [lint_reply(renderer, directory, key, lang, sample) for lang in languages]
     return rows
+
+
+def lint_reply(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:
+    """An answer SMS: the SMS rules, and one segment (it is read by a worried patient)."""
+    row = Row(key, lang, "sms")
+    if not (directory / "sms" / lang / f"{key}.txt").is_file():
+        row.problems.append(f"missing sms/{lang}/{key}.txt")
+        return row
+    try:
+        for phone in ("", sample.clinic_phone):
+            text = renderer.sms(key, lang, ack_context(sample.clinic_name, phone))
+            row.problems += [p for p in sms_problems(text, lang, sample.clinic_name, False)
+                             if p not in row.problems]  # fmt: skip
+    except TemplateError as exc:
+        row.problems.append(f"does not render: {type(exc).__name__}: {exc}")
+        return row
+    size = sms_size(text)
+    row.encoding, row.size = size.encoding, f"{size.segments} ({size.units} units)"
+    if size.segments > 1:
+        row.problems.append(f"{size.segments} segments ({size.units} units); an answer fits one")
+    return row
 
 
 def lint_sms(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:

@@ -10,6 +10,8 @@ import pytest
 from jinja2 import UndefinedError
 from typer.testing import CliRunner
 
+from reminders.acknowledgement import TEMPLATE as ACK
+from reminders.acknowledgement import ack_context
 from reminders.cli import app
 from reminders.composition import context_for
 from reminders.models import Clinic, Patient, Treatment
@@ -167,7 +169,7 @@ runner = CliRunner()
 def test_lint_passes_on_the_shipped_templates() -> None:
     result = runner.invoke(app, ["templates", "lint"])
     assert result.exit_code == 0, result.output
-    assert "all 40 templates pass" in result.output
+    assert "all 42 templates pass" in result.output
 
 
 def test_lint_fails_on_a_deliberately_broken_template(tmp_path: Path) -> None:
@@ -181,4 +183,24 @@ def test_lint_fails_on_a_deliberately_broken_template(tmp_path: Path) -> None:
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert "microneedling" in output and "frist_name" in output and "missing" in output
-    assert "3 of 40 templates break a rule" in output
+    assert "3 of 42 templates break a rule" in output
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_warning_ack_is_gsm7_one_segment_and_free_of_clinical_words(lang) -> None:
+    for phone in (SAMPLE.clinic_phone, ""):
+        text = renderer.sms(ACK, lang, ack_context(SAMPLE.clinic_name, phone))
+        assert sms_problems(text, lang, SAMPLE.clinic_name, first_sms=False) == [], text
+        assert sms_size(text).encoding == "GSM-7" and sms_size(text).segments == 1
+        assert (SAMPLE.clinic_phone in text) is bool(phone)
+
+
+def test_lint_fails_on_a_warning_ack_longer_than_one_segment(tmp_path: Path) -> None:
+    edited = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, edited)
+    ack = edited / "sms" / "en" / f"{ACK}.txt"
+    ack.write_text(ack.read_text().replace("soon", "as soon as we possibly can, " * 2))
+    result = runner.invoke(app, ["templates", "lint", "--templates", str(edited)])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "an answer fits one" in output and "1 of 42 templates break a rule" in output

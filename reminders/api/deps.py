@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from reminders.channels.base import Channel
 from reminders.config import Settings
 from reminders.consent_gate import ConsentGate
+from reminders.rendering import Renderer
 
 
 @dataclass
@@ -27,6 +28,8 @@ class AppState:
     gate: ConsentGate
     channels: dict[str, Channel] = field(default_factory=dict)
     link_key: bytes = b""
+    # Renders the SMS answers to inbound texts (the warning-sign acknowledgement).
+    renderer: Renderer = field(default_factory=Renderer)
 
 
 async def app_state(request: Request) -> AppState:

@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
+from reminders.acknowledgement import ack_text
 from reminders.alert_outbox import AlertPolicy, deliver_alert
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
@@ -124,13 +125,15 @@ async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_s
 
 
 def respond(state: AppState, text: Inbound) -> str | None:
-    """Handle the text in one transaction, then email any warning-sign alert it raised."""
+    """Handle the text in one transaction, email any alert it raised; the answer to text back."""
     result = receive(state.engine, state.gate, text, datetime.now(UTC))
     if result.alert_id is not None:
         # A failure here is retried by beat (reminders.send_alerts), so Twilio still gets 200.
         policy = AlertPolicy.from_settings(state.settings)
         email = state.channels.get("email")
         deliver_alert(state.engine, email, result.alert_id, lambda: datetime.now(UTC), policy)
+    if result.ack is not None:
+        return ack_text(state.renderer, result.ack)
     return result.answer
 
 

@@ -170,3 +170,24 @@ def test_a_nul_character_in_an_inbound_text_is_dropped_not_a_500(hooks: Hooks) -
     enroll(hooks)
     text(hooks, "thanks\x00!", sid="SMnul")
     assert [reply.body for reply in replies(hooks)] == ["thanks!"]
+
+
+def test_a_warning_sign_is_answered_once_per_episode_in_the_patients_language(
+    hooks: Hooks,
+) -> None:
+    enroll(hooks)
+    first = text(hooks, "Tengo fiebre", sid="SM1")
+    assert "<Message>Glow Clinic: Hemos recibido tu mensaje" in first
+    assert "+34911234567" in first and "emergencias" in first
+    second = text(hooks, "Y ahora sale pus", sid="SM2")
+    assert "<Message>" not in second
+    assert text(hooks, "Tengo fiebre", sid="SM1") == second  # a redelivery: no second answer
+    assert [r.alerted_at is not None for r in replies(hooks)] == [True, True]
+    assert hooks.alerts.getvalue().count("Y ahora sale pus") == 1
+
+
+def test_a_warning_sign_from_a_number_that_texted_stop_is_not_answered(hooks: Hooks) -> None:
+    enroll(hooks)
+    text(hooks, "STOP", sid="SM1")
+    assert "<Message>" not in text(hooks, "I have a fever", sid="SM2")
+    assert "fever" in hooks.alerts.getvalue()
