@@ -202,17 +202,16 @@ def test_the_daily_sms_cap_holds_at_send_time_and_the_newest_prompt_wins(
 
 
 def test_a_prompt_the_cap_would_deliver_too_late_is_skipped(engine: Engine) -> None:
-    older, newer = due_rows(engine, count=2, caps=(1, 3))
+    # A fixed hour: near midnight the next day's opening would come before the validity ends.
+    now = datetime.now(UTC).replace(hour=10, minute=30)
+    older, newer = due_rows(engine, count=2, caps=(1, 3), now=now)
     with engine.begin() as connection:
         connection.execute(
             update(MESSAGES)
             .where(MESSAGES.c.id == older)
-            .values(
-                due_at=datetime.now(UTC) - timedelta(hours=1),
-                valid_until=datetime.now(UTC) + timedelta(hours=1),
-            )
+            .values(due_at=now - timedelta(hours=1), valid_until=now + timedelta(hours=1))
         )
-    deliverer(engine, ScriptedChannel("sms")).deliver([older, newer], "w1")
+    deliverer(engine, ScriptedChannel("sms"), clock=lambda: now).deliver([older, newer], "w1")
     assert row(engine, older).status == "skipped"
     assert "skipped rather than sent late" in row(engine, older).reason
 
