@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,7 @@ from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
 from reminders.consent_gate import ConsentGate, gate_for, patience_for
 from reminders.db import make_engine, require_migrated
+from reminders.metrics import mark_process_dead
 from reminders.redis_link import resolve_redis_url
 from reminders.unsubscribe import link_key
 
@@ -54,7 +56,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
         yield
-        ops.tally.write()  # webhooks counted since the last write
+        mark_process_dead(os.getpid())  # uvicorn has no child-exit hook; a worker ends here
         engine.dispose()
 
     app = FastAPI(
