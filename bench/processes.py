@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from reminders.metrics import MULTIPROC_ENV
 from tests.harness import celery_worker_argv, descendants
 from tests.harness import service_env as harness_env
 
@@ -17,8 +19,19 @@ BIN = Path(sys.executable).parent
 
 
 def service_env(database_url: str, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    """Environment for a worker/beat/api pointed at the benchmark's database and Redis."""
-    return harness_env(database_url, redis_url, prefix, Path("/tmp/reminders-bench"), **extra)
+    """Environment for a worker/beat/api pointed at the benchmark's database and Redis.
+
+    Counting in prometheus_client's multiprocess mode, as a host with several processes does,
+    in a directory of this call's own.
+    """
+    metrics_dir = tempfile.mkdtemp(prefix="reminders-bench-metrics-")
+    return harness_env(
+        database_url,
+        redis_url,
+        prefix,
+        Path("/tmp/reminders-bench"),
+        **{MULTIPROC_ENV: metrics_dir, **extra},
+    )
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -27,7 +27,6 @@ from reminders.clinics import create_clinic
 from reminders.db import session_scope
 from reminders.webhook_sender import event_body, signed_headers
 
-# The warm-up also lets the workers even out the connections, as they would in service.
 PORT, CONCURRENCY, WARMUP = 18_766, 32, 1_500
 PATH = "/v1/clinics/bench/events"
 
@@ -96,23 +95,12 @@ def wait_up(base: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=4_000)
-    parser.add_argument(
-        "--unbalanced",
-        action="store_true",
-        help="turn the workers' connection balancing off (REMINDERS_API_BALANCE_CONNECTIONS)",
-    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     with Database() as database:
         with session_scope(database.engine) as session:
             _clinic, secret = create_clinic(session, "bench", "Bench Clinic", window="08:00-20:00")
-        balancing = "false" if args.unbalanced else "true"
-        env = service_env(
-            database.url,
-            REDIS_URL,
-            f"bw{uuid.uuid4().hex[:6]}:",
-            REMINDERS_API_BALANCE_CONNECTIONS=balancing,
-        )
+        env = service_env(database.url, REDIS_URL, f"bw{uuid.uuid4().hex[:6]}:")
         api = start(
             [str(BIN / "reminders"), "api", "--port", str(PORT), "--workers", "2"],
             env,
@@ -156,18 +144,15 @@ def main() -> None:
             "p50_ms": round(p50, 1),
             "p99_ms": round(p99, 1),
             # Each saturated worker gets an equal share of the CPU, so latency follows how many
-            # connections it holds; the workers even them out (reconnections counts how often).
+            # of the connections the kernel handed it.
             "connections_per_worker": split,
-            "balancing": not args.unbalanced,
-            "reconnections": run.reconnections,
             # Where the two cores went, per request: the API processes and PostgreSQL.
             "cpu_ms_per_request": {"api": round(api_ms, 2), "postgresql": round(pg_ms, 2)},
             "targets": {"requests_per_second_at_least": 300, "p99_ms_under": 150},
         },
         f"{rps:.0f} signed treatment.completed events/s at concurrency {CONCURRENCY}, "
         f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; connections per worker {shares(split['at_open'])} "
-        f"when opened, {shares(split['after_warmup'])} after the warm-up, "
-        f"{run.reconnections} reconnections while measured; "
+        f"when opened, {shares(split['after_warmup'])} after the warm-up; "
         f"CPU per request: API {api_ms:.1f} ms, PostgreSQL {pg_ms:.1f} ms "
         "(targets: >= 300/s, p99 < 150 ms)",
     )

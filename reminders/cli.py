@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -58,9 +57,6 @@ def api(
     settings = load_settings()
     require_migrated(make_engine(settings.effective_database_url))
     port = port or settings.api_port
-    # The workers load their settings anew: this tells them the port they serve, which their
-    # connection census is keyed by.
-    os.environ["REMINDERS_API_PORT"] = str(port)
     uvicorn.run(
         "reminders.api.app:create_app",
         factory=True,

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     operator_token: str = ""
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_event_threads: int = Field(default=2, ge=1, le=64)
-    api_balance_connections: bool = True
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("database_url", "redis_url")
     @classmethod

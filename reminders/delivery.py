@@ -109,7 +109,7 @@ class Deliverer:
         self.gate = gate or gate_for(engine)
         self.senders = senders or {}
         self.on_unsubscribed = on_unsubscribed
-        self.recorder = recorder or Recorder(None, "")
+        self.recorder = recorder or Recorder()
         self.rng = rng or random.Random()
         self.concurrency = concurrency
         # Sends between two database round trips: a few per thread keeps the round trips few

@@ -1,84 +1,87 @@
-"""Prometheus metrics shared by every process: worker events in Redis, gauges at scrape time.
+"""Prometheus metrics: events counted by prometheus_client, gauges computed at scrape time.
 
-API, workers (several prefork processes) and beat are separate processes, so in-process
-counters would be invisible to the API's /metrics. Workers record events in Redis hashes under
-the configured key prefix; the API's collector reads them, and computes gauges from the
-database and Redis when Prometheus scrapes.
+The counters and the claim histogram are prometheus_client's own. With PROMETHEUS_MULTIPROC_DIR
+set (one directory per host, emptied before that host's processes start), every process on the
+host writes them to files there and a scrape sums them all; unset, they count in this process.
+The gauges are read from the database and Redis when Prometheus scrapes the API.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import functools
+import os
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import redis
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from reminders import overview
 
-log = logging.getLogger(__name__)
 CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-SENDS, CLAIMS, WEBHOOKS = "metrics:sends", "metrics:claim_seconds", "metrics:webhooks"
 NO_CODE = "none"
+# prometheus_client's own switch: read when it is imported, so set it before a process starts.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class Events:
+    """The counted metrics, each defined once, in their own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.sends = Counter(
+            "reminders_sends",
+            "Send attempts by outcome and provider code.",
+            ["outcome", "provider_code"],
+            registry=registry,
+        )
+        self.webhooks = Counter(
+            "reminders_webhook_requests",
+            "Webhook requests by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.claims = Histogram(
+            "reminders_claim_duration_seconds",
+            "Time taken by one claim of due messages.",
+            buckets=CLAIM_BUCKETS,
+            registry=registry,
+        )
+
+
+@functools.cache
+def shared_events() -> Events:
+    """This process's metrics, made on first use (in multiprocess mode they open files)."""
+    return Events(CollectorRegistry())
 
 
 class Recorder:
-    """Counts events in Redis; a Redis outage loses a metric, never a send."""
+    """Counts events in prometheus_client's metrics: memory, or a shared-memory file, no I/O."""
 
-    def __init__(self, client: redis.Redis | None, prefix: str) -> None:
-        self.client, self.prefix = client, prefix
+    def __init__(self, events: Events | None = None) -> None:
+        self.events = events or shared_events()
 
     def record_send(self, outcome: str, provider_code: str | None = None) -> None:
         """One send attempt ended in `outcome` (the row's new status) with this provider code."""
         self.record_sends([(outcome, provider_code)])
 
     def record_sends(self, results: Iterable[tuple[str, str | None]]) -> None:
-        """Several send attempts at once: one round trip to Redis for a whole chunk."""
-        self._add(SENDS, Counter(f"{outcome}|{code or NO_CODE}" for outcome, code in results))
+        """Several send attempts at once."""
+        for outcome, code in results:
+            self.events.sends.labels(outcome, code or NO_CODE).inc()
 
     def observe_claim(self, seconds: float) -> None:
         """One claim statement took `seconds`."""
-        bucket = next((str(b) for b in CLAIM_BUCKETS if seconds <= b), "+Inf")
-        self._incr(CLAIMS, bucket, 1)
-        self._incr(CLAIMS, "count", 1)
-        self._incr(CLAIMS, "sum", seconds)
+        self.events.claims.observe(seconds)
 
-    def record_webhooks(self, counts: Mapping[str, int]) -> None:
-        """Webhook requests by outcome (accepted, rejected, error), in one round trip."""
-        self._add(WEBHOOKS, counts)
-
-    def _add(self, key: str, counts: Mapping[str, int]) -> None:
-        """Add whole-number counts to one hash's fields in one round trip."""
-        if self.client is None or not counts:
-            return
-        try:
-            pipeline = self.client.pipeline(transaction=False)
-            for field, amount in counts.items():
-                pipeline.hincrby(self.prefix + key, field, amount)
-            pipeline.execute()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("metric %s not recorded: %s", key, exc)
-
-    def _incr(self, key: str, field: str, amount: float) -> None:
-        if self.client is None:
-            return
-        try:
-            if isinstance(amount, int):
-                self.client.hincrby(self.prefix + key, field, amount)
-            else:
-                self.client.hincrbyfloat(self.prefix + key, field, amount)
-        except (redis.RedisError, OSError) as exc:
-            log.warning("metric %s not recorded: %s", key, exc)
+    def record_webhook(self, status_code: int) -> None:
+        """One webhook request answered with this status."""
+        self.events.webhooks.labels(webhook_outcome(status_code)).inc()
 
 
 def webhook_outcome(status_code: int) -> str:
@@ -88,8 +91,49 @@ def webhook_outcome(status_code: int) -> str:
     return "rejected" if status_code < 500 else "error"
 
 
+def multiproc_dir() -> str | None:
+    """This host's metrics directory when prometheus_client runs in multiprocess mode."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class InProcess(Collector):
+    """Forwards one registry's metrics into another (the single-process case)."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        """Whatever the source registry holds now."""
+        yield from self.source.collect()
+
+
+def counted_events(directory: str | None = None) -> Collector:
+    """The counts of every process on this host (multiprocess mode), else of this process."""
+    directory = directory or multiproc_dir()
+    if directory:
+        return multiprocess.MultiProcessCollector(None, path=directory)
+    return InProcess(shared_events().registry)
+
+
+def mark_process_dead(pid: int) -> None:
+    """prometheus_client's clean-up for an exited process (its live gauges); no-op otherwise."""
+    directory = multiproc_dir()
+    if directory:
+        multiprocess.mark_process_dead(pid, directory)
+
+
+def empty_directory(directory: Path) -> None:
+    """Create the metrics directory, or empty it of the last run's files, before processes start.
+
+    prometheus_client requires this: a file left by an earlier run would add its counts again.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob("*.db"):
+        leftover.unlink(missing_ok=True)
+
+
 class RemindersCollector(Collector):
-    """Builds every reminders_ metric when Prometheus scrapes."""
+    """The gauges, computed from the database and Redis when Prometheus scrapes."""
 
     def __init__(
         self, engine: Engine, client: redis.Redis, prefix: str, clock: Callable[[], datetime]
@@ -97,7 +141,7 @@ class RemindersCollector(Collector):
         self.engine, self.client, self.prefix, self.clock = engine, client, prefix, clock
 
     def collect(self) -> Iterator[Metric]:
-        """Gauges from the database and Redis, counters and histogram from Redis hashes."""
+        """Outbox rows, lag and unsent alerts from the database; queue depths from Redis."""
         yield from self._database_gauges()
         depth = GaugeMetricFamily(
             "reminders_queue_depth", "Tasks waiting in a Celery queue.", labels=["queue"]
@@ -106,7 +150,6 @@ class RemindersCollector(Collector):
             if n is not None:
                 depth.add_metric([queue], n)
         yield depth
-        yield from self._shared_events()
 
     def _database_gauges(self) -> Iterator[Metric]:
         with Session(self.engine) as session:
@@ -129,46 +172,3 @@ class RemindersCollector(Collector):
             "Warning-sign replies whose clinic alert is unsent after 5 minutes.",
             value=unsent_alerts,
         )
-
-    def _shared_events(self) -> Iterator[Metric]:
-        sends = CounterMetricFamily(
-            "reminders_sends",
-            "Send attempts by outcome and provider code.",
-            labels=["outcome", "provider_code"],
-        )
-        for field, n in sorted(self._hash(SENDS).items()):
-            outcome, _, code = field.partition("|")
-            sends.add_metric([outcome, code], n)
-        yield sends
-        webhooks = CounterMetricFamily(
-            "reminders_webhook_requests", "Webhook requests by outcome.", labels=["outcome"]
-        )
-        for outcome, n in sorted(self._hash(WEBHOOKS).items()):
-            webhooks.add_metric([outcome], n)
-        yield webhooks
-        yield self._claim_histogram()
-
-    def _claim_histogram(self) -> Metric:
-        raw = self._hash(CLAIMS)
-        cumulative, buckets = 0.0, []
-        for bound in (*[str(b) for b in CLAIM_BUCKETS], "+Inf"):
-            cumulative += raw.get(bound, 0.0)
-            buckets.append((bound, cumulative))
-        return HistogramMetricFamily(
-            "reminders_claim_duration_seconds",
-            "Time taken by one claim of due messages.",
-            buckets=buckets,
-            sum_value=raw.get("sum", 0.0),
-        )
-
-    def _hash(self, key: str) -> dict[str, float]:
-        try:
-            raw = self.client.hgetall(self.prefix + key)
-        except (redis.RedisError, OSError) as exc:
-            log.warning("metrics hash %s unreadable: %s", key, exc)
-            return {}
-        return {_text(k): float(v) for k, v in raw.items()}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from reminders.config import Settings
 from reminders.db import make_engine
+from reminders.metrics import MULTIPROC_ENV, empty_directory
 from reminders.migration import upgrade
 from reminders.redis_link import resolve_redis_url, stop_embedded
 
@@ -92,7 +93,11 @@ def run_all(settings: Settings, port: int) -> int:
     """Run every service in the foreground; return the exit code for the shell."""
     upgrade(make_engine(settings.effective_database_url))
     redis_url = resolve_redis_url(settings.redis_url, settings.var_dir)
+    # One host, one metrics directory: the API's /metrics sums every process's counts in it.
+    metrics_dir = Path(os.environ.get(MULTIPROC_ENV) or settings.var_dir / "prometheus")
+    empty_directory(metrics_dir)
     env = dict(os.environ, REMINDERS_REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
+    env[MULTIPROC_ENV] = str(metrics_dir.resolve())
     commands = dict(SERVICES, api=[*SERVICES["api"], "--port", str(port)])
 
     def spawn(argv: list[str]) -> Child:

@@ -115,7 +115,9 @@ def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_pro
     tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
-    env.update(PYTHONUNBUFFERED="1", REMINDERS_DISPATCH_INTERVAL_SECONDS="1")
+    env.update(
+        PYTHONUNBUFFERED="1", REMINDERS_DISPATCH_INTERVAL_SECONDS="1", REMINDERS_OPERATOR_TOKEN="t"
+    )
     port = free_port()
     log = tmp_path / "up.log"
     with log.open("wb") as handle:
@@ -146,6 +148,13 @@ def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_pro
         deadline = time.monotonic() + 60
         while "Reply STOP to opt out" not in log.read_text(errors="replace"):
             assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+        # The worker's pool processes and the API share ./var/prometheus: the API counts the send.
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        while 'reminders_sends_total{outcome="sent"' not in (
+            httpx.get(metrics, headers={"Authorization": "Bearer t"}, timeout=10).text
+        ):
+            assert time.monotonic() < deadline, "the worker's send is not on the API's /metrics"
             time.sleep(0.5)
     finally:
         up.send_signal(signal.SIGINT)

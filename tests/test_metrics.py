@@ -1,22 +1,41 @@
-"""/metrics: worker events shared through Redis and gauges computed at scrape time."""
+"""/metrics: counts by prometheus_client (several processes per host), gauges at scrape time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import redis
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from reminders import lifecycle as lc
-from reminders.api.webhook_tally import WebhookTally
-from reminders.metrics import Recorder
+from reminders.metrics import MULTIPROC_ENV, Events, InProcess, Recorder, empty_directory
+from reminders.metrics_server import serve_counts
+from tests.harness import ROOT, service_env
 from tests.opsdata import Outbox
-from tests.test_ops_api import BEARER, make_client
+from tests.test_commands import served_api
+from tests.test_ops_api import BEARER, TOKEN, make_client
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+REJECTED = ("reminders_webhook_requests_total", (("outcome", "rejected"),))
+# What one worker process counts: two sends and two claims.
+RECORD = """
+from reminders import lifecycle as lc
+from reminders.metrics import Recorder
+recorder = Recorder()
+recorder.record_send(lc.SENT)
+recorder.record_send(lc.FAILED, "21610")
+recorder.observe_claim(0.003)
+recorder.observe_claim(0.2)
+"""
 
 
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(text: str) -> Samples:
     found = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -24,31 +43,61 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
-def test_metrics_expose_events_from_other_processes_and_database_gauges(
+def test_metrics_expose_database_and_queue_gauges_at_scrape_time(
     engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
     client = redis.Redis.from_url(redis_url)
     client.rpush(f"{key_prefix}reminders", "a", "b")
-    # Two recorders stand for two worker processes writing to the shared store.
-    for recorder in (Recorder(client, key_prefix), Recorder(client, key_prefix)):
-        recorder.record_send(lc.SENT)
-        recorder.record_send(lc.FAILED, "21610")
-        recorder.observe_claim(0.003)
-        recorder.observe_claim(0.2)
     box = Outbox(engine)
     box.add(lc.PENDING, due_at=datetime.now(UTC) - timedelta(minutes=5))
     box.add(lc.DEAD, "email")
 
     with make_client(database_url, redis_url, key_prefix, tmp_path) as api:
-        api.post("/v1/clinics/clinic-a/events")  # unsigned: rejected whatever the route does
         response = api.get("/metrics", headers=BEARER)
     assert response.status_code == 200
     found = samples(response.text)
-
     assert found[("reminders_messages", (("channel", "sms"), ("status", "pending")))] == 1
     assert found[("reminders_messages", (("channel", "email"), ("status", "dead")))] == 1
     assert 290 < found[("reminders_dispatch_lag_seconds", ())] < 900
     assert found[("reminders_queue_depth", (("queue", "reminders"),))] == 2
+    client.close()
+
+
+def test_in_a_single_process_the_api_counts_its_webhooks_in_memory_and_writes_no_redis_key(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    with make_client(database_url, redis_url, key_prefix, tmp_path) as api:
+        before = samples(api.get("/metrics", headers=BEARER).text).get(REJECTED, 0)
+        api.post("/v1/clinics/clinic-a/events")  # unsigned: rejected whatever the route does
+        api.post("/v1/twilio/status")
+        after = samples(api.get("/metrics", headers=BEARER).text)[REJECTED]
+    assert after - before == 2
+    client = redis.Redis.from_url(redis_url)
+    assert client.keys(f"{key_prefix}*") == []
+    client.close()
+
+
+def test_counts_from_separate_worker_processes_appear_on_the_api_metrics_in_multiprocess_mode(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "prometheus"
+    empty_directory(metrics_dir)
+    env = service_env(
+        database_url,
+        redis_url,
+        key_prefix,
+        tmp_path,
+        REMINDERS_OPERATOR_TOKEN=TOKEN,
+        **{MULTIPROC_ENV: str(metrics_dir)},
+    )
+    for _worker in range(2):
+        subprocess.run([sys.executable, "-c", RECORD], env=env, cwd=ROOT, check=True, timeout=60)
+
+    with served_api(env, tmp_path / "api.log") as port:
+        base = f"http://127.0.0.1:{port}"
+        httpx.post(f"{base}/v1/clinics/clinic-a/events", timeout=5)  # unsigned: rejected
+        found = samples(httpx.get(f"{base}/metrics", headers=BEARER, timeout=10).text)
+
     sends = "reminders_sends_total"
     assert found[(sends, (("outcome", "sent"), ("provider_code", "none")))] == 2
     assert found[(sends, (("outcome", "failed"), ("provider_code", "21610")))] == 2
@@ -58,57 +107,43 @@ def test_metrics_expose_events_from_other_processes_and_database_gauges(
     assert found[(f"{claims}_bucket", (("le", "+Inf"),))] == 4
     assert found[(f"{claims}_count", ())] == 4
     assert abs(found[(f"{claims}_sum", ())] - 0.406) < 1e-9
-    assert found[("reminders_webhook_requests_total", (("outcome", "rejected"),))] == 1
-    client.close()
-
-
-def test_a_redis_outage_loses_a_metric_but_never_raises() -> None:
-    down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    Recorder(down, "x:").record_send(lc.SENT)
-    Recorder(down, "x:").observe_claim(0.1)
-    Recorder(down, "x:").record_webhooks({"accepted": 1})
-    Recorder(None, "x:").record_webhooks({"accepted": 1})
-
-
-class Tick:
-    """A fake monotonic clock moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def webhook_counts(client: redis.Redis, prefix: str) -> dict[str, int]:
-    raw = client.hgetall(f"{prefix}metrics:webhooks")
-    return {key.decode(): int(value) for key, value in raw.items()}
-
-
-def test_webhook_outcomes_are_written_together_once_a_second(
-    redis_url: str, key_prefix: str
-) -> None:
-    client, tick = redis.Redis.from_url(redis_url), Tick()
-    tally = WebhookTally(Recorder(client, key_prefix), every=1.0, clock=tick)
-    assert not tally.add("accepted") and not tally.add("rejected")
-    tally.add("accepted")
-    assert webhook_counts(client, key_prefix) == {}  # not yet: less than a second
-    tick.now = 1.0
-    assert tally.add("accepted")  # due: this caller writes...
-    assert not tally.add("error")  # ...and the next ones keep counting meanwhile
-    tally.write()
-    assert webhook_counts(client, key_prefix) == {"accepted": 3, "rejected": 1, "error": 1}
-    tally.write()  # nothing new: nothing added twice
-    assert webhook_counts(client, key_prefix) == {"accepted": 3, "rejected": 1, "error": 1}
-    client.close()
-
-
-def test_the_api_writes_its_pending_webhook_counts_when_it_stops(
-    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
-) -> None:
-    with make_client(database_url, redis_url, key_prefix, tmp_path) as api:
-        api.post("/v1/clinics/clinic-a/events")  # unsigned: rejected
-        api.post("/v1/clinics/clinic-a/events")
+    assert found[REJECTED] == 1
     client = redis.Redis.from_url(redis_url)
-    assert webhook_counts(client, key_prefix) == {"rejected": 2}
+    assert client.keys(f"{key_prefix}*metrics*") == []
     client.close()
+
+
+def test_emptying_the_metrics_directory_drops_the_last_runs_counts(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "prometheus"
+    empty_directory(metrics_dir)  # created when missing
+    (metrics_dir / "counter_4242.db").write_bytes(b"old counts")
+    empty_directory(metrics_dir)
+    assert list(metrics_dir.iterdir()) == []
+
+
+def test_a_worker_hosts_endpoint_serves_its_counts_to_the_operator_token_only() -> None:
+    events = Events(CollectorRegistry())
+    Recorder(events).record_send(lc.SENT)
+    server = serve_counts(0, TOKEN, InProcess(events.registry), host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert httpx.get(url, headers=wrong, timeout=5).status_code == 401
+        response = httpx.get(url, headers=BEARER, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200
+    sent = ("reminders_sends_total", (("outcome", "sent"), ("provider_code", "none")))
+    assert samples(response.text)[sent] == 1
+
+
+def test_a_worker_hosts_endpoint_is_refused_while_no_operator_token_is_set() -> None:
+    server = serve_counts(0, "", InProcess(CollectorRegistry()), host="127.0.0.1")
+    try:
+        response = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 403 and "REMINDERS_OPERATOR_TOKEN" in response.text

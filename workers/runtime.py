@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
+from celery import signals
 from sqlalchemy.engine import Engine
 
 from reminders.channels.registry import build_channels
@@ -17,13 +19,16 @@ from reminders.config import Settings, load_settings
 from reminders.consent_gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated
 from reminders.delivery import Deliverer, RetryPolicy
-from reminders.metrics import Recorder
+from reminders.metrics import Recorder, counted_events, mark_process_dead, multiproc_dir
+from reminders.metrics_server import serve_counts
 from reminders.optout import opt_out_patient
 from reminders.ratelimit import RedisRateLimiter
 from reminders.recovery import Finder, LookupFinder
 from reminders.redis_link import resolve_redis_url
 from reminders.rendering import Renderer
 from reminders.unsubscribe import link_key
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -53,14 +58,14 @@ def runtime() -> Runtime:
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
-    # Short timeouts: a Redis hiccup must not stall a send (metrics are dropped, and rows the
-    # rate limiter cannot ration go back to pending unsent).
+    # Short timeouts: a Redis hiccup must not stall a send (rows the rate limiter cannot
+    # ration go back to pending unsent).
     redis_client = redis.Redis.from_url(
         resolve_redis_url(settings.redis_url, settings.var_dir),
         socket_timeout=2,
         socket_connect_timeout=2,
     )
-    recorder = Recorder(redis_client, settings.redis_key_prefix)
+    recorder = Recorder()
     channels = build_channels(settings)
     gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
     deliverer = Deliverer(
@@ -102,3 +107,20 @@ def senders_of(settings: Settings) -> dict[str, str]:
     """The rate-limit key per channel: the Twilio sender, or the channel name."""
     sms = settings.twilio_messaging_service_sid or settings.twilio_from or "console-sms"
     return {"sms": sms, "email": "email"}
+
+
+@signals.worker_ready.connect
+def serve_metrics(**_: object) -> None:
+    """With REMINDERS_WORKER_METRICS_PORT set, serve this host's counts (in the main process)."""
+    settings = load_settings()
+    if not settings.worker_metrics_port:
+        return
+    if multiproc_dir() is None:
+        log.warning("PROMETHEUS_MULTIPROC_DIR is unset: the pool processes' counts are not served")
+    serve_counts(settings.worker_metrics_port, settings.operator_token, counted_events())
+
+
+@signals.worker_process_shutdown.connect
+def forget_pool_process(pid: int, **_: object) -> None:
+    """prometheus_client's clean-up when a prefork pool process exits."""
+    mark_process_dead(pid)

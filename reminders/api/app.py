@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,12 +20,6 @@ from reminders.api import (
     unsubscribe,
 )
 from reminders.api.auth import OperatorRefusedError, refusal
-from reminders.api.connection_balance import (
-    Balancer,
-    ConnectionBalance,
-    census_for,
-    take_census,
-)
 from reminders.api.deps import AppState
 from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
@@ -33,6 +27,7 @@ from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
 from reminders.consent_gate import ConsentGate, gate_for, patience_for
 from reminders.db import make_engine, require_migrated
+from reminders.metrics import mark_process_dead
 from reminders.redis_link import resolve_redis_url
 from reminders.unsubscribe import link_key
 
@@ -57,21 +52,11 @@ def create_app(
     )
 
     ops = build_ops_state(state)
-    balancer = Balancer()
-    # Off, there is no census, so no worker ever counts as over its share.
-    census = (
-        census_for(ops.redis, settings.redis_key_prefix, settings.api_port)
-        if settings.api_balance_connections
-        else None
-    )
 
     @asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
-        census_task = asyncio.create_task(take_census(balancer, census)) if census else None
         yield
-        if census_task is not None:
-            census_task.cancel()
-        ops.tally.write()  # webhooks counted since the last write
+        mark_process_dead(os.getpid())  # uvicorn has no child-exit hook; a worker ends here
         engine.dispose()
 
     app = FastAPI(
@@ -86,7 +71,6 @@ def create_app(
         app.include_router(router)
     app.add_exception_handler(OperatorRefusedError, refusal)
     app.add_middleware(exposition.WebhookCounter)
-    app.add_middleware(ConnectionBalance, balancer=balancer)
     return app
 
 

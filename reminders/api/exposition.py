@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
@@ -15,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reminders.api.auth import Operator, operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.opsstate import OpsState, ops_state
-from reminders.metrics import RemindersCollector, webhook_outcome
+from reminders.metrics import RemindersCollector, counted_events
 
 router = APIRouter(
     tags=["operators"],
@@ -53,11 +52,11 @@ def metrics(
     state: Annotated[AppState, Depends(app_state)],
     shared: Annotated[OpsState, Depends(ops_state)],
 ) -> Response:
-    """Every reminders_ metric, computed now from the database and the shared Redis store."""
-    shared.tally.write()  # this process's webhooks not yet written
+    """Gauges computed now from the database and Redis, and the counts of this host."""
     registry = CollectorRegistry(auto_describe=False)
     prefix = state.settings.redis_key_prefix
     registry.register(RemindersCollector(state.engine, shared.redis, prefix, utc_now))
+    registry.register(counted_events())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -66,7 +65,7 @@ WEBHOOK_PATHS = ("/v1/clinics/", "/v1/twilio/")
 
 
 class WebhookCounter:
-    """ASGI middleware: count every clinic and Twilio webhook by outcome in the shared store.
+    """ASGI middleware: count every clinic and Twilio webhook by outcome.
 
     Plain ASGI, because BaseHTTPMiddleware costs a task and a response stream per request.
     """
@@ -90,5 +89,4 @@ class WebhookCounter:
             await self.app(scope, receive, watch)
         finally:
             shared: OpsState = scope["app"].state.ops
-            if shared.tally.add(webhook_outcome(status)):
-                await run_in_threadpool(shared.tally.write)
+            shared.recorder.record_webhook(status)

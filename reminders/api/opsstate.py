@@ -8,7 +8,6 @@ import redis
 from fastapi import Request
 
 from reminders.api.deps import AppState
-from reminders.api.webhook_tally import WebhookTally
 from reminders.metrics import Recorder
 from reminders.workerping import WorkerPing
 
@@ -22,7 +21,6 @@ class OpsState:
     redis: redis.Redis
     ping: WorkerPing
     recorder: Recorder
-    tally: WebhookTally
 
 
 def build_ops_state(state: AppState) -> OpsState:
@@ -32,9 +30,8 @@ def build_ops_state(state: AppState) -> OpsState:
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
-    prefix = state.settings.redis_key_prefix
-    recorder = Recorder(client, prefix)
-    return OpsState(client, WorkerPing(state.redis_url, prefix), recorder, WebhookTally(recorder))
+    ping = WorkerPing(state.redis_url, state.settings.redis_key_prefix)
+    return OpsState(client, ping, Recorder())
 
 
 async def ops_state(request: Request) -> OpsState:
