@@ -15,9 +15,9 @@ from rich.table import Table
 from reminders import opscommands
 from reminders.alert_commands import alerts_app
 from reminders.clinic_commands import clinics_app, webhook_app
-from reminders.config import SettingsError, load_settings
-from reminders.db import DatabaseNotMigratedError, make_engine, require_migrated
-from reminders.dispatcher import BrokerUnavailableError
+from reminders.config import load_settings
+from reminders.db import make_engine, require_migrated
+from reminders.errors import SetupError
 from reminders.import_command import import_csv
 from reminders.preview import preview
 from reminders.template_lint import templates_app
@@ -55,12 +55,15 @@ def api(
     """Run the HTTP API alone (uvicorn)."""
     import uvicorn
 
+    from reminders.redis_link import find_redis_url
+
     settings = load_settings()
     require_migrated(make_engine(settings.effective_database_url))
     port = port or settings.api_port
     # The workers load their settings anew: this tells them the port they serve, which their
-    # connection census is keyed by.
+    # connection census is keyed by, and the Redis found here.
     os.environ["REMINDERS_API_PORT"] = str(port)
+    os.environ["REMINDERS_REDIS_URL"] = find_redis_url(settings.redis_url, settings.var_dir)
     uvicorn.run(
         "reminders.api.app:create_app",
         factory=True,
@@ -131,10 +134,10 @@ def dispatch() -> None:
 
 
 def main() -> None:
-    """Entry point: turn configuration problems into one clear line and exit 2."""
+    """Entry point: turn setup problems (settings, schema, Redis) into one clear line and exit 2."""
     try:
         app()
-    except (SettingsError, DatabaseNotMigratedError, BrokerUnavailableError) as exc:
+    except SetupError as exc:
         print(f"reminders: {exc}", file=sys.stderr)
         sys.exit(2)
 
