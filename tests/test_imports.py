@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -10,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from reminders.cli import Commands
+from reminders.lazy_commands import load
 from reminders.redis_link import NoRedisError, find_redis_url
 from tests.harness import BIN, ROOT, EmbeddedRedisServer, celery_worker_argv
 
 NO_REDIS = "no Redis: set REMINDERS_REDIS_URL or run `reminders up`"
+HEAVY = ("sqlalchemy", "sqlmodel", "redis", "celery", "pydantic_settings", "fastapi")
 
 # Run in a fresh interpreter: records what importing does (audit events) and what it loaded.
 IMPORT_PROBE = """
@@ -72,6 +76,34 @@ def test_importing_workers_and_the_cli_reads_no_settings_and_starts_or_writes_no
     assert report["seen"] == []  # no socket, no process, nothing opened under the work dir
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
     print(f"import workers, workers.tasks, reminders.cli: {report['seconds']:.2f} s")
+
+
+def test_help_answers_with_bad_settings_and_no_redis_without_loading_the_commands(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print(sorted(set({HEAVY!r}) & set(sys.modules))))\n"
+        "from reminders.cli import main\n"
+        "sys.argv = ['reminders', '--help']\n"
+        "main()\n"
+    )
+    env = bad_settings_env(tmp_path / "var") | {"COLUMNS": "200"}
+    shown = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    for name in Commands.lazy:
+        assert f" {name} " in shown.stdout
+    assert shown.stdout.rstrip().endswith("[]"), shown.stdout[-300:]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", sorted(Commands.lazy))
+def test_help_lists_each_command_by_the_first_line_of_its_own_help(name: str) -> None:
+    entry = Commands.lazy[name]
+    command = load(name, entry.target)
+    assert entry.summary == inspect.cleandoc(command.help or "").splitlines()[0]
 
 
 @pytest.mark.parametrize(
