@@ -1,48 +1,73 @@
-"""The `reminders` command."""
+"""The `reminders` command.
+
+Importing this module reads no settings and imports no command module: each command imports
+what it needs when it runs (see reminders/lazy_commands.py).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from reminders import opscommands
-from reminders.alert_commands import alerts_app
-from reminders.clinic_commands import clinics_app, webhook_app
-from reminders.config import SettingsError, load_settings
-from reminders.db import DatabaseNotMigratedError, make_engine, require_migrated
-from reminders.dispatcher import BrokerUnavailableError
-from reminders.import_command import import_csv
-from reminders.preview import preview
-from reminders.template_lint import templates_app
+from reminders.errors import SetupError
+from reminders.lazy_commands import Lazy, LazyGroup
 
-app = typer.Typer(help="Aftercare reminders for skin clinics.", no_args_is_help=True)
+
+class Commands(LazyGroup):
+    """The commands that live in their own modules."""
+
+    lazy = {
+        "status": Lazy(
+            "reminders.opscommands:status",
+            "The overview; exit 1 when lag, failures, Redis or workers need attention, else 0.",
+        ),
+        "preview": Lazy(
+            "reminders.preview:preview",
+            "Print the timeline of prompts a treatment would get (pure: no database).",
+        ),
+        "import": Lazy(
+            "reminders.import_command:import_csv",
+            "Enroll a clinic's existing patients from CSV; exits 1 when any row was rejected.",
+        ),
+        "messages": Lazy(
+            "reminders.opscommands:messages_app",
+            "Act on outbox messages (recorded in the audit trail).",
+        ),
+        "alerts": Lazy(
+            "reminders.alert_commands:alerts_app",
+            "Warning-sign alerts to clinics that are not emailed yet.",
+        ),
+        "templates": Lazy("reminders.template_lint:templates_app", "Message templates."),
+        "clinics": Lazy(
+            "reminders.clinic_commands:clinics_app",
+            "Clinics: create, list, change settings, rotate secrets.",
+        ),
+        "webhook": Lazy(
+            "reminders.clinic_commands:webhook_app", "Try the clinic webhook from the shell."
+        ),
+    }
+
+
+app = typer.Typer(cls=Commands, help="Aftercare reminders for skin clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(opscommands.messages_app, name="messages")
-app.add_typer(alerts_app, name="alerts")
-app.command("status")(opscommands.status)
-app.command()(preview)
-app.add_typer(templates_app, name="templates")
-console = Console()
-app.add_typer(clinics_app, name="clinics")
-app.add_typer(webhook_app, name="webhook")
-app.command("import")(import_csv)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema."""
+    from reminders.config import load_settings
+    from reminders.db import make_engine
     from reminders.migration import upgrade
 
     settings = load_settings()
     upgrade(make_engine(settings.effective_database_url))
-    console.print("database is at the newest schema")
+    print("database is at the newest schema")
 
 
 @app.command()
@@ -54,9 +79,15 @@ def api(
     """Run the HTTP API alone (uvicorn)."""
     import uvicorn
 
+    from reminders.config import load_settings
+    from reminders.db import make_engine, require_migrated
+    from reminders.redis_link import find_redis_url
+
     settings = load_settings()
     require_migrated(make_engine(settings.effective_database_url))
     port = port or settings.api_port
+    # The workers load their settings anew: this tells them the Redis found here.
+    os.environ["REMINDERS_REDIS_URL"] = find_redis_url(settings.redis_url, settings.var_dir)
     uvicorn.run(
         "reminders.api.app:create_app",
         factory=True,
@@ -70,6 +101,7 @@ def api(
 @app.command()
 def up(port: Annotated[int, typer.Option(help="API port.")] = 0) -> None:
     """Migrate, then run the API, one worker and beat together until Ctrl-C."""
+    from reminders.config import load_settings
     from reminders.supervisor import run_all
 
     settings = load_settings()
@@ -84,6 +116,11 @@ def enroll(
     email: Annotated[str, typer.Option(help="Email address.")] = "ana@example.com",
 ) -> None:
     """Enroll a demo patient whose treatment ended just now, and show their plan."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from reminders.config import load_settings
+    from reminders.db import make_engine, require_migrated
     from reminders.demo import enroll_demo
 
     try:
@@ -101,6 +138,7 @@ def enroll(
     for message in messages:
         local = message.due_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
         table.add_row(local, message.step_key, message.channel, message.status)
+    console = Console()
     console.print(table)
     console.print("the worker sends what is due within a few seconds (run `make up`).")
 
@@ -123,14 +161,14 @@ def dispatch() -> None:
         rt.settings.dispatch_batch_size,
         timedelta(seconds=rt.settings.lease_seconds),
     )
-    console.print(f"handed {total} due messages to the workers")
+    print(f"handed {total} due messages to the workers")
 
 
 def main() -> None:
-    """Entry point: turn configuration problems into one clear line and exit 2."""
+    """Entry point: turn setup problems (settings, schema, Redis) into one clear line and exit 2."""
     try:
         app()
-    except (SettingsError, DatabaseNotMigratedError, BrokerUnavailableError) as exc:
+    except SetupError as exc:
         print(f"reminders: {exc}", file=sys.stderr)
         sys.exit(2)
 

@@ -10,8 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from reminders.errors import SetupError
 
-class SettingsError(Exception):
+
+class SettingsError(SetupError):
     """A setting has a bad value; the message names the environment variable."""
 
 

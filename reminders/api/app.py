@@ -28,7 +28,7 @@ from reminders.config import Settings, load_settings
 from reminders.consent_gate import ConsentGate, gate_for, patience_for
 from reminders.db import make_engine, require_migrated
 from reminders.metrics import mark_process_dead
-from reminders.redis_link import resolve_redis_url
+from reminders.redis_link import find_redis_url
 from reminders.unsubscribe import link_key
 
 
@@ -44,7 +44,7 @@ def create_app(
     state = AppState(
         settings=settings,
         engine=engine,
-        redis_url=resolve_redis_url(settings.redis_url, settings.var_dir),
+        redis_url=find_redis_url(settings.redis_url, settings.var_dir),
         channels=channels if channels is not None else build_channels(settings),
         link_key=link_key(settings),
         event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
