@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import anyio
 from fastapi import Request
@@ -27,6 +29,8 @@ class AppState:
     gate: ConsentGate
     channels: dict[str, Channel] = field(default_factory=dict)
     link_key: bytes = b""
+    # When clinic events arrive; tests pass a fixed one.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 async def app_state(request: Request) -> AppState:
