@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -112,7 +112,9 @@ def up(port: Annotated[int, typer.Option(help="API port.")] = 0) -> None:
 def enroll(
     first_name: Annotated[str, typer.Option(help="Demo patient's first name.")] = "Ana",
     tz: Annotated[str, typer.Option(help="Patient's IANA time zone.")] = "UTC",
-    phone: Annotated[str, typer.Option(help="Phone (E.164).")] = "+15555550123",
+    phone: Annotated[str, typer.Option(help="Phone (E.164, or national in the US).")] = (
+        "+12025550123"
+    ),
     email: Annotated[str, typer.Option(help="Email address.")] = "ana@example.com",
 ) -> None:
     """Enroll a demo patient whose treatment ended just now, and show their plan."""
@@ -121,17 +123,20 @@ def enroll(
 
     from reminders.config import load_settings
     from reminders.db import make_engine, require_migrated
-    from reminders.demo import enroll_demo
+    from reminders.demo import OPTION_OF, enroll_demo
+    from reminders.events import InvalidEventError
 
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise typer.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--tz") from None
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
     now = datetime.now(UTC)
-    patient, _treatment, messages = enroll_demo(engine, now, first_name, tz, phone, email)
+    try:  # validated exactly as the webhook validates a treatment.completed
+        patient, messages, warnings = enroll_demo(engine, now, first_name, tz, phone, email)
+    except InvalidEventError as exc:
+        for problem in exc.problems:
+            name = OPTION_OF.get(problem["field"], problem["field"])
+            print(f"reminders: {name}: {problem['problem']}", file=sys.stderr)
+        raise typer.Exit(2) from None
     table = Table(title=f"plan for demo patient {patient.external_id}")
     for column in ("local time", "step", "channel", "status"):
         table.add_column(column)
@@ -140,6 +145,8 @@ def enroll(
         table.add_row(local, message.step_key, message.channel, message.status)
     console = Console()
     console.print(table)
+    for warning in warnings:
+        console.print(f"warning: {warning}")
     console.print("the worker sends what is due within a few seconds (run `make up`).")
 
 

@@ -15,7 +15,9 @@ from sqlmodel import Session, col, select
 from reminders.fields import SUPPORTED_LOCALES
 from reminders.models import Clinic
 from reminders.overrides import apply_overrides, validate_overrides
+from reminders.planner import ClinicPolicy, PolicyError
 from reminders.protocol import Protocol, ProtocolError, load_protocol
+from reminders.replanning import policy_of
 
 ROTATION_GRACE = timedelta(hours=24)
 CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -83,6 +85,28 @@ def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:
         if name not in SETTERS:
             raise ClinicError(f"{name}: not a clinic setting; one of {sorted(SETTERS)}")
         SETTERS[name](clinic, value)
+    checked_policy(clinic)
+
+
+# The planner's policy fields, as the settings that set them are named.
+POLICY_SETTINGS = {"window_start": "window", "window_end": "window"}
+
+
+def unworkable_setting(clinic: Clinic) -> tuple[str, str] | None:
+    """The setting the planner cannot work with and its rule, or None if all can work."""
+    try:
+        policy_of(clinic)
+    except PolicyError as exc:
+        return POLICY_SETTINGS.get(exc.field, exc.field), exc.problem
+    return None
+
+
+def checked_policy(clinic: Clinic) -> ClinicPolicy:
+    """The clinic's sending policy, or ClinicError naming the setting that cannot work."""
+    problem = unworkable_setting(clinic)
+    if problem is not None:
+        raise ClinicError(f"{problem[0]}: {problem[1]}")
+    return policy_of(clinic)
 
 
 def _phone(clinic: Clinic, value: str) -> None:

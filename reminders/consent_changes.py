@@ -51,7 +51,9 @@ def withdraws_sms(event: Event, stored_phone: str) -> bool:
     if event.type == "patient.opted_out":
         return event.channel in ("sms", "all")
     if event.type == "treatment.completed" and event.patient is not None:
-        return event.patient.phone != stored_phone or not event.patient.consent_sms
+        given = event.patient  # a field left out keeps what is stored
+        moved = "phone" not in given.omitted and given.phone != stored_phone
+        return moved or ("consent_sms" not in given.omitted and not given.consent_sms)
     if event.type == "patient.updated" and event.change is not None:
         values: Mapping[str, Any] = dict(event.change.values)
         moved = "phone" in values and values["phone"] != stored_phone

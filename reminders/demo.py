@@ -8,11 +8,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders.db import session_scope
-from reminders.enrollment import PatientInput, TreatmentInput, enroll
-from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.protocol import load_protocol
+from reminders.event_effects import apply_event
+from reminders.events import parse_event
+from reminders.models import Clinic, Message, Patient
 
 DEMO_CLINIC = "demo"
+# Demo options as the treatment.completed fields they fill, so a refusal names the option.
+OPTION_OF = {
+    "data.patient.first_name": "--first-name",
+    "data.patient.timezone": "--tz",
+    "data.patient.phone": "--phone",
+    "data.patient.email": "--email",
+}
 
 
 def ensure_demo_clinic(session: Session) -> Clinic:
@@ -40,37 +47,37 @@ def enroll_demo(
     phone: str,
     email: str,
     treated_at: datetime | None = None,
-) -> tuple[Patient, Treatment, list[Message]]:
-    """Enroll a demo patient whose treatment ended `treated_at` (default: now)."""
+) -> tuple[Patient, list[Message], list[str]]:
+    """Enroll a demo patient treated at `treated_at` (default: now) as a clinic's webhook would.
+
+    Returns the patient, their messages and the warnings; InvalidEventError for a bad value.
+    """
     stamp = now.strftime("%Y%m%d%H%M%S")
+    data = {
+        "patient": {
+            "external_id": f"demo-{stamp}",
+            "first_name": first_name,
+            "timezone": timezone,
+            "phone": phone,
+            "email": email,
+            "consent": {"sms": True, "email": True},
+        },
+        "treatment": {
+            "external_id": f"demo-{stamp}",
+            "ended_at": (treated_at or now).isoformat(),
+            "session_number": 1,
+            "sessions_planned": 3,
+        },
+    }
     with session_scope(engine) as session:
         clinic = ensure_demo_clinic(session)
-        patient, treatment = enroll(
-            session,
-            clinic,
-            PatientInput(
-                external_id=f"demo-{stamp}",
-                first_name=first_name,
-                timezone=timezone,
-                phone=phone,
-                email=email,
-                consent_sms=True,
-                consent_email=True,
-            ),
-            TreatmentInput(
-                external_id=f"demo-{stamp}",
-                ended_at=treated_at or now,
-                session_number=1,
-                sessions_planned=3,
-            ),
-            load_protocol(clinic.protocol),
-            now,
-        )
+        body = {"type": "treatment.completed", "data": data}
+        applied = apply_event(session, clinic, parse_event(body, clinic.default_region, now), now)
         messages = list(
             session.exec(
                 select(Message)
-                .where(Message.treatment_id == treatment.id)
+                .where(Message.patient_id == applied.patient.id)
                 .order_by(col(Message.due_at))
             )
         )
-    return patient, treatment, messages
+    return applied.patient, messages, applied.warnings()

@@ -52,6 +52,8 @@ class PatientInput:
     locale: str | None = None  # None: the clinic's language for a new patient, else unchanged
     consent_sms: bool = False
     consent_email: bool = False
+    # Fields the clinic left out: a known patient keeps what is stored (a new one the default).
+    omitted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,9 @@ def upsert_patient(
     SQLite). A number that texted STOP under another patient record stays opted out.
     """
     values = {**vars(data), "clinic_id": clinic.id, "created_at": now, "updated_at": now}
-    keep: frozenset[str] = frozenset()
+    keep = frozenset(values.pop("omitted"))
     if data.locale is None:  # not given: a known patient keeps theirs
-        values["locale"], keep = clinic.locale, frozenset({"locale"})
+        values["locale"], keep = clinic.locale, keep | {"locale"}
     found = upsert(session, Patient, values, keep)
     assert found is not None
     patient, created, stopped = found

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from reminders import lifecycle as lc
+from reminders.clinics import unworkable_setting
 from reminders.enrollment import (
     TreatmentOwnerError,
     replan,
@@ -16,6 +18,7 @@ from reminders.enrollment import (
     upsert_treatment,
 )
 from reminders.events import Event
+from reminders.intake_warnings import contact_warnings, spacing_warning
 from reminders.models import Clinic, Patient, Treatment
 from reminders.optout import honour_earlier_stop, replan_all
 from reminders.protocol import load_protocol
@@ -30,15 +33,20 @@ class EventRefusedError(ValueError):
         self.problems = [{"field": field, "problem": problem}]
 
 
+# Statuses whose row carries why it is not (or no longer) going out.
+EXPLAINED = (lc.SKIPPED, lc.CANCELLED, lc.FAILED, lc.DEAD, lc.UNKNOWN)
+
+
 @dataclass(frozen=True)
 class Applied:
-    """The patient an event concerned and their whole plan afterwards."""
+    """The patient an event concerned, their whole plan afterwards and the treatment it named."""
 
     patient: Patient
     plan: list[PlanEntry]
+    treatment: Treatment | None = None
 
     def plan_json(self) -> list[dict[str, Any]]:
-        """The plan as the 202 answer shows it."""
+        """The plan as the 202 answer shows it: a reason on every row that will not go."""
         return [
             {
                 "treatment_id": entry.treatment_id,
@@ -46,13 +54,31 @@ class Applied:
                 "channel": entry.channel,
                 "due_at": entry.due_at.isoformat(),
                 "status": entry.status,
+                "reason": entry.reason if entry.status in EXPLAINED else None,
             }
             for entry in self.plan
         ]
 
+    def warnings(self) -> list[str]:
+        """What the clinic should know although the event was accepted."""
+        found = contact_warnings(self.patient)
+        treatment = self.treatment
+        if treatment is not None and treatment.cancelled_at is None:
+            spacing = spacing_warning(
+                treatment.external_id, treatment.ended_at, treatment.next_session_at
+            )
+            found += [spacing] if spacing else []
+        return found
+
 
 def apply_event(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     """Make the database say what the event says; return the patient and their plan."""
+    unworkable = unworkable_setting(clinic)
+    if unworkable is not None:  # stored by an older version; planning would fail on it
+        setting, rule = unworkable
+        raise EventRefusedError(
+            f"clinic.{setting}", f"{rule}; an operator must fix it (reminders clinics set)"
+        )
     handler: Callable[[Session, Clinic, Event, datetime], Applied] = HANDLERS[event.type]
     return handler(session, clinic, event, now)
 
@@ -88,9 +114,8 @@ def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) ->
         raise EventRefusedError("data.treatment.external_id", str(exc)) from exc
     # Re-plans every treatment of the patient: contact, consent or opt-out may have changed.
     protocol = load_protocol(clinic.protocol)
-    return Applied(
-        patient, replan(session, treatment, patient, clinic, protocol, now, new_patient=created)
-    )
+    plan = replan(session, treatment, patient, clinic, protocol, now, new_patient=created)
+    return Applied(patient, plan, treatment)
 
 
 def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
@@ -132,9 +157,8 @@ def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) 
     session.add(treatment)
     reason = "appointment booked" if event.next_session_at else "appointment cancelled"
     protocol = load_protocol(clinic.protocol)
-    return Applied(
-        patient, replan(session, treatment, patient, clinic, protocol, now, cancel_reason=reason)
-    )
+    plan = replan(session, treatment, patient, clinic, protocol, now, cancel_reason=reason)
+    return Applied(patient, plan, treatment)
 
 
 def _patient_updated(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:

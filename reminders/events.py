@@ -60,8 +60,8 @@ class InvalidEventError(ValueError):
         self.problems = problems
 
 
-def parse_event(body: Any, region: str) -> Event:
-    """The event a body describes, or InvalidEventError naming every bad field."""
+def parse_event(body: Any, region: str, now: datetime) -> Event:
+    """The event a body describes (received at `now`), or InvalidEventError naming every problem."""
     problems = Problems()
     if not isinstance(body, dict):
         raise InvalidEventError([{"field": "body", "problem": "must be a JSON object"}])
@@ -74,25 +74,27 @@ def parse_event(body: Any, region: str) -> Event:
     if problems or not isinstance(data, dict):
         raise InvalidEventError(problems.items)
     f.no_extra_keys(data, DATA_FIELDS[str(kind)], "data.", problems)
-    event = PARSERS[str(kind)](data, region, problems)
+    event = PARSERS[str(kind)](data, region, problems, now)
     if problems:
         raise InvalidEventError(problems.items)
     return event
 
 
-def _completed(data: dict[str, Any], region: str, problems: Problems) -> Event:
+def _completed(data: dict[str, Any], region: str, problems: Problems, now: datetime) -> Event:
     patient = patient_input(data.get("patient"), region, problems, "data.patient.")
-    treatment = treatment_input(data.get("treatment"), problems, "data.treatment.")
+    treatment = treatment_input(data.get("treatment"), problems, "data.treatment.", now)
     return Event("treatment.completed", patient=patient, treatment=treatment)
 
 
-def _treatment_cancelled(data: dict[str, Any], region: str, problems: Problems) -> Event:
+def _treatment_cancelled(
+    data: dict[str, Any], region: str, problems: Problems, now: datetime
+) -> Event:
     treatment_id = f.text(data.get("treatment_id"), "data.treatment_id", problems, 128, True)
     return Event("treatment.cancelled", treatment_id=treatment_id)
 
 
 def _appointment(kind: str) -> Any:
-    def parse(data: dict[str, Any], region: str, problems: Problems) -> Event:
+    def parse(data: dict[str, Any], region: str, problems: Problems, now: datetime) -> Event:
         patient_id = f.text(data.get("patient_id"), "data.patient_id", problems, 128, True)
         treatment_id = f.text(data.get("treatment_id"), "data.treatment_id", problems, 128, False)
         at = None
@@ -103,7 +105,7 @@ def _appointment(kind: str) -> Any:
     return parse
 
 
-def _patient_updated(data: dict[str, Any], region: str, problems: Problems) -> Event:
+def _patient_updated(data: dict[str, Any], region: str, problems: Problems, now: datetime) -> Event:
     patient = data.get("patient")
     if not isinstance(patient, dict):
         problems.add("data.patient", "required, a JSON object")
@@ -112,14 +114,11 @@ def _patient_updated(data: dict[str, Any], region: str, problems: Problems) -> E
         patient.get("external_id"), "data.patient.external_id", problems, 128, True
     )
     values = patient_values(patient, region, problems, "data.patient.")
-    for cleared in ("phone", "email"):
-        if cleared in patient and patient[cleared] in (None, ""):
-            values[cleared] = None
     change = PatientChange(external_id or "", tuple(values.items()))
     return Event("patient.updated", patient_id=external_id, change=change)
 
 
-def _opted_out(data: dict[str, Any], region: str, problems: Problems) -> Event:
+def _opted_out(data: dict[str, Any], region: str, problems: Problems, now: datetime) -> Event:
     patient_id = f.text(data.get("patient_id"), "data.patient_id", problems, 128, True)
     channel = f.choice(data.get("channel"), "data.channel", problems, OPT_OUT_CHANNELS, "all")
     return Event("patient.opted_out", patient_id=patient_id, channel=channel)

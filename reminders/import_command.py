@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from reminders.clinics import unworkable_setting
 from reminders.config import load_settings
 from reminders.consent_gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated, session_scope
@@ -29,10 +30,13 @@ def import_csv(
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
     with session_scope(engine) as session:
-        known = session.get(Clinic, clinic) is not None
+        found = session.get(Clinic, clinic)
+        unworkable = unworkable_setting(found) if found is not None else None
     try:
-        if not known:
+        if found is None:
             raise ImportFileError(f"no clinic {clinic!r}")
+        if unworkable is not None:  # every row would be refused for it
+            raise ImportFileError(f"clinic {clinic!r} {unworkable[0]}: {unworkable[1]}")
         _header, rows = read_rows(file)
     except (ImportFileError, OSError) as exc:
         print(f"reminders: {exc}", file=sys.stderr)
@@ -48,9 +52,16 @@ def import_csv(
 
 
 def show(report: ImportReport) -> None:
-    """The summary and a table of rejected rows."""
+    """The summary, a table of warnings and a table of rejected rows."""
     out = Console()
     out.print(f"enrolled {report.enrolled} rows, rejected {report.rejected_rows}")
+    if report.warnings:
+        notes = Table(title="warnings (these rows were enrolled)")
+        for column in ("line", "warning"):
+            notes.add_column(column)
+        for note in report.warnings:
+            notes.add_row(str(note.line), note.warning)
+        out.print(notes)
     if not report.rejections:
         return
     table = Table(title="rejected rows (nothing was written for them)")

@@ -47,21 +47,35 @@ class Rejection:
     problem: str
 
 
+@dataclass(frozen=True)
+class RowWarning:
+    """Something the clinic should know about an enrolled row (as the webhook's `warnings`)."""
+
+    line: int
+    warning: str
+
+
 @dataclass
 class ImportReport:
-    """How many rows were enrolled, and every problem with the rows that were not."""
+    """How many rows were enrolled, every problem with the rows that were not, and warnings."""
 
     enrolled: int = 0
     rejected_rows: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)
 
 
 def event_data(row: dict[str, str]) -> dict[str, Any]:
-    """A CSV row in the shape of a treatment.completed event's data."""
-    patient: dict[str, Any] = {name: row.get(name, "") for name in PATIENT_COLUMNS}
-    patient["consent"] = {"sms": row.get("consent_sms", ""), "email": row.get("consent_email", "")}
-    treatment = {name: row.get(name, "") for name in TREATMENT_COLUMNS}
-    treatment["external_id"] = treatment.pop("treatment_id")
+    """A CSV row in the shape of a treatment.completed event's data.
+
+    A column the file lacks is left out, so it keeps what is stored; an empty cell is given.
+    """
+    patient: dict[str, Any] = {name: row[name] for name in PATIENT_COLUMNS if name in row}
+    patient["consent"] = {
+        name.removeprefix("consent_"): row[name] for name in CONSENT_COLUMNS if name in row
+    }
+    treatment = {name: row[name] for name in TREATMENT_COLUMNS if name in row}
+    treatment["external_id"] = treatment.pop("treatment_id", "")
     return {"patient": patient, "treatment": treatment}
 
 
@@ -100,12 +114,14 @@ def import_rows(
     rows: Iterable[tuple[int, dict[str, str]]],
     advance: Callable[[], None] = lambda: None,
     gate: ConsentGate | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ImportReport:
     """Enroll each row in its own transaction; a bad row is reported and writes nothing."""
     report = ImportReport()
     gate = gate or gate_for(engine)
     for line, row in rows:
-        problems = enroll_row(engine, gate, clinic_id, row)
+        problems, warnings = enroll_row(engine, gate, clinic_id, row, clock())
+        report.warnings += [RowWarning(line, warning) for warning in warnings]
         if problems:
             report.rejected_rows += 1
             report.rejections += [
@@ -118,22 +134,24 @@ def import_rows(
 
 
 def enroll_row(
-    engine: Engine, gate: ConsentGate, clinic_id: str, row: dict[str, str]
-) -> list[dict[str, str]]:
-    """Validate and apply one row; the problems, or [] when it was enrolled."""
+    engine: Engine, gate: ConsentGate, clinic_id: str, row: dict[str, str], now: datetime
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Validate and apply one row: its problems ([] when enrolled) and its warnings."""
     try:
         with session_scope(engine) as session:
             clinic = session.get(Clinic, clinic_id)
             if clinic is None:
                 raise ImportFileError(f"no clinic {clinic_id!r}")
             body = {"type": "treatment.completed", "data": event_data(row)}
-            event = parse_event(body, clinic.default_region)
+            event = parse_event(body, clinic.default_region, now)
             # A row that removes a number or its consent waits for sends to it in flight.
             with gate.changing(numbers_withdrawn(session, gate, clinic.id, event)):
-                apply_event(session, clinic, event, datetime.now(UTC))
+                applied = apply_event(session, clinic, event, now)
+                warnings = applied.warnings()
                 session.commit()
     except (InvalidEventError, EventRefusedError) as exc:
-        return exc.problems
+        return exc.problems, []
     except IntegrityError:
-        return [{"field": "external_id", "problem": "changed concurrently; import the row again"}]
-    return []
+        problem = "changed concurrently; import the row again"
+        return [{"field": "external_id", "problem": problem}], []
+    return [], warnings

@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 
 from reminders import lifecycle as lc
 from reminders.masking import mask_address
-from reminders.models import MESSAGES, AuditEntry, Clinic, Patient
+from reminders.models import MESSAGES, AuditEntry, Clinic, Patient, Treatment
 from reminders.operations import RESOLVABLE, RESOLVE
 from reminders.redaction import redact
 
@@ -160,6 +160,12 @@ def patient_messages(session: Session, patient_id: int) -> list[MessageRow]:
     """Every row of one patient, in due order."""
     stmt = _joined(_rows_query()).where(M.patient_id == patient_id).order_by(M.due_at, M.id)
     return [_row(r) for r in session.execute(stmt).all()]
+
+
+def patient_treatments(session: Session, patient_id: int) -> list[Treatment]:
+    """One patient's treatments, oldest first."""
+    found = select(Treatment).where(col(Treatment.patient_id) == patient_id)
+    return list(session.execute(found.order_by(col(Treatment.ended_at))).scalars().all())
 
 
 def clinic_ids(session: Session) -> list[str]:

@@ -44,6 +44,7 @@ class PlanEntry:
     status: str
     # Stored rows by id, then rows inserted now in insertion order: the database's id order.
     order: tuple[int, int]
+    reason: str | None = None  # why it is skipped, cancelled or failed
 
 
 def facts_of(patient: Patient) -> PatientFacts:
@@ -217,6 +218,7 @@ def plan_after(
                     row.due_at.astimezone(UTC),
                     row.status,
                     (0, row.id),
+                    row.reason,
                 )
             )
         for number, values in enumerate(inserted.get(treatment.id, [])):
@@ -228,6 +230,7 @@ def plan_after(
                     values["due_at"].astimezone(UTC),
                     values["status"],
                     (1, number),
+                    values["reason"],
                 )
             )
     return sorted(entries, key=lambda entry: (entry.due_at, entry.order))

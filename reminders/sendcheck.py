@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from reminders import lifecycle as lc
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.planner import ClinicPolicy, into_window
+from reminders.planner import PolicyError, into_window
+from reminders.replanning import policy_of
 
 
 @dataclass(frozen=True)
 class Skip:
-    """Do not send now: skip for good, or go back to pending until `next_attempt_at`."""
+    """Do not send now: skip or fail for good, or go back to pending until `next_attempt_at`."""
 
     status: str
     reason: str
@@ -32,7 +33,10 @@ def recheck(
         return Skip(lc.SKIPPED, reason)
     if message.valid_until is not None and now > message.valid_until:
         return Skip(lc.SKIPPED, "expired: past its validity, not sent late")
-    policy = ClinicPolicy(window_start=clinic.window_start, window_end=clinic.window_end)
+    try:
+        policy = policy_of(clinic)
+    except PolicyError as error:  # stored by an older version: this row fails, not its batch
+        return Skip(lc.FAILED, f"the clinic's settings cannot work ({error}); fix them and retry")
     local = now.astimezone(ZoneInfo(patient.timezone))
     opens = into_window(local, policy).astimezone(UTC)
     if opens > now:

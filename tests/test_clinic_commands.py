@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reminders.db import make_engine
-from reminders.models import Patient
+from reminders.models import CLINICS, Clinic, Patient
 from tests.harness import BIN, ServiceProcess, service_env
 from tests.test_commands import free_port, wait_ready
 
-GOOD_ROW = (
-    "p-1,Ana,612 345 678,ana@example.com,Europe/Madrid,es,yes,yes,t-1,2030-05-01T15:30:00+02:00"
-)
+# The commands run on the wall clock: sessions ended an hour ago (the future is refused).
+ENDED = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+GOOD_ROW = f"p-1,Ana,612 345 678,ana@example.com,Europe/Madrid,es,yes,yes,t-1,{ENDED}"
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_create_list_set_and_rotate_a_clinic_then_post_a_signed_event(
     data.write_text(json.dumps({
         "patient": {"external_id": "p-1", "first_name": "Ana", "timezone": "Europe/Madrid",
                     "phone": "612 345 678", "consent": {"sms": True}},
-        "treatment": {"external_id": "t-1", "ended_at": "2030-05-01T15:30:00+02:00"},
+        "treatment": {"external_id": "t-1", "ended_at": ENDED},
     }))  # fmt: skip
     try:
         api.start()
@@ -107,7 +109,7 @@ def test_import_enrolls_good_rows_reports_bad_ones_by_line_and_exits_non_zero(
         "treatment_id,ended_at\n"
         f"{GOOD_ROW}\n"
         "p-2,Bea,12,bea@,Mars/Base,es,yes,maybe,t-2,2030-05-01T15:30:00\n"
-        "p-3,Carla,+34 622 000 111,,Europe/Madrid,es,yes,no,t-3,2030-05-02T10:00:00Z\n"
+        f"p-3,Carla,+34 622 000 111,,Europe/Madrid,es,yes,no,t-3,{ENDED}\n"
     )
     result = reminders(env, "import", str(csv_file), "--clinic", "glow")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -144,5 +146,80 @@ def test_import_refuses_a_file_with_unknown_columns_before_writing(
 def test_enroll_refuses_an_unknown_time_zone_in_one_line(env: dict[str, str]) -> None:
     result = reminders(env, "enroll", "--tz", "Mars/Olympus")
     assert result.returncode == 2
-    assert "'Mars/Olympus' is not an IANA time zone" in result.stderr
+    assert "--tz: not an IANA time zone name" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def stored_phones(env: dict[str, str]) -> list[str | None]:
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        phones = [patient.phone for patient in session.exec(select(Patient))]
+    engine.dispose()
+    return phones
+
+
+def test_enroll_refuses_a_badly_formed_phone_and_writes_nothing(env: dict[str, str]) -> None:
+    result = reminders(env, "enroll", "--phone", "12345")
+    assert result.returncode == 2, result.stdout
+    assert "--phone: not a valid phone number" in result.stderr
+    assert stored_phones(env) == []
+
+
+def test_enroll_stores_a_valid_phone_normalised_as_the_webhook_does(env: dict[str, str]) -> None:
+    result = reminders(env, "enroll", "--phone", "(202) 555-0147")
+    assert result.returncode == 0, result.stderr
+    assert stored_phones(env) == ["+12025550147"]
+
+
+@pytest.mark.parametrize("command", ["create", "set"])
+def test_a_window_past_midnight_is_refused_naming_the_setting_and_writes_nothing(
+    env: dict[str, str], command: str
+) -> None:
+    if command == "set":
+        reminders(env, "clinics", "create", "glow", "--name", "Glow", "--window", "09:00-19:00")
+    args = ["--name", "Glow"] if command == "create" else []
+    result = reminders(env, "clinics", command, "glow", *args, "--window", "22:00-06:00")
+    assert result.returncode == 1
+    assert "window: the sending window 22:00-06:00 wraps past midnight" in result.stderr
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        windows = [(c.window_start, c.window_end) for c in session.exec(select(Clinic))]
+    engine.dispose()
+    assert windows == ([] if command == "create" else [(time(9), time(19))])
+
+
+def test_import_warns_about_rows_it_enrolls_and_refuses_future_sessions(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        "external_id,first_name,phone,timezone,treatment_id,ended_at\n"
+        f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f"p-2,Bea,622 000 111,Europe/Madrid,t-2,{soon}\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "enrolled 1 rows, rejected 1" in result.stdout
+    assert "no SMS consent: nothing will be texted" in result.stdout
+    assert "more than 15 minutes in the future" in result.stdout
+    assert stored_phones(env) == ["+34612345678"]
+
+
+def test_import_refuses_a_clinic_whose_stored_window_cannot_work(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow")
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with engine.begin() as connection:  # as an older version could have stored it
+        connection.execute(sa.update(CLINICS).values(window_start=time(22), window_end=time(6)))
+    engine.dispose()
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        f"external_id,first_name,timezone,treatment_id,ended_at\np-1,Ana,UTC,t-1,{ENDED}\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 2
+    assert "window: the sending window 22:00-06:00 wraps past midnight" in result.stderr
     assert "Traceback" not in result.stderr

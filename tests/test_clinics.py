@@ -45,6 +45,20 @@ def test_each_bad_setting_is_refused_naming_it(setting: str, value: str) -> None
     assert str(caught.value).split(":")[0] in (setting, "protocol_overrides", "colour")
 
 
+def test_a_window_wrapping_past_midnight_is_refused_naming_the_setting_and_the_rule() -> None:
+    target = clinic(window_start=time(9), window_end=time(19))
+    with pytest.raises(ClinicError) as caught:
+        apply_settings(target, {"window": "22:00-06:00"})
+    assert str(caught.value).startswith(
+        "window: the sending window 22:00-06:00 wraps past midnight"
+    )
+
+
+def test_any_setting_change_names_a_stored_window_that_cannot_work() -> None:
+    with pytest.raises(ClinicError, match="^window: "):
+        apply_settings(clinic(window_start=time(22), window_end=time(6)), {"name": "Glow"})
+
+
 def test_settings_are_normalized() -> None:
     target = clinic(default_region="ES")
     apply_settings(

@@ -17,8 +17,9 @@ from reminders.consent_gate import RowLockGate, gate_for
 from reminders.delivery import STOPPING, RetryPolicy
 from reminders.models import CLINICS, MESSAGES, PATIENTS, TREATMENTS
 from reminders.optout import stop_number
-from reminders.outbox import text_digest
+from reminders.outbox import claim_due, text_digest
 from reminders.ratelimit import Grant, LimiterUnavailableError
+from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 from tests.outbox_helpers import deliverer, due_rows, row
 
@@ -135,6 +136,32 @@ def test_outside_the_window_a_prompt_waits_for_the_next_opening_without_an_attem
     stored = row(engine, message_id)
     assert channel.sent == [] and stored.status == "pending" and stored.attempts == 0
     assert stored.next_attempt_at.time().replace(second=0) == closed_from
+
+
+def test_a_row_whose_clinic_window_cannot_work_fails_alone_and_another_clinics_row_goes(
+    engine: Engine,
+) -> None:
+    [broken] = due_rows(engine)  # clinic-a's row
+    make_clinic(engine, "clinic-b", window_start=time(0), window_end=time(0))
+    other, treatment = make_patient_with_treatment(engine, "clinic-b", "p-2")
+    assert other.id is not None and treatment.id is not None
+    insert_due_messages(engine, 1, "clinic-b", other.id, treatment.id, datetime.now(UTC))
+    [fine] = claim_due(engine, datetime.now(UTC), 1000, "test", timedelta(minutes=2))
+    # As an older version could have stored it: a window that wraps past midnight.
+    with engine.begin() as connection:
+        connection.execute(
+            update(CLINICS)
+            .where(CLINICS.c.id == "clinic-a")
+            .values(window_start=time(22), window_end=time(6))
+        )
+    channel = ScriptedChannel("sms")
+    report = deliverer(engine, channel).deliver([broken, fine], "w1")
+    assert report.counts == {"failed": 1, "sent": 1}
+    assert [o.message_id for o in channel.sent] == [fine]
+    assert row(engine, fine).status == "sent"
+    failed = row(engine, broken)
+    assert failed.status == "failed" and failed.attempts == 0
+    assert "wraps past midnight" in failed.reason
 
 
 class HalfLimiter:

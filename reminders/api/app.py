@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import anyio
 from fastapi import FastAPI
@@ -36,6 +37,7 @@ def create_app(
     settings: Settings | None = None,
     channels: dict[str, Channel] | None = None,
     gate: ConsentGate | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The application; refuses to start on an un-migrated database. Channels send clinic alerts."""
     settings = settings or load_settings()
@@ -50,6 +52,8 @@ def create_app(
         event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
         gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
     )
+    if clock is not None:  # otherwise the wall clock
+        state.clock = clock
 
     ops = build_ops_state(state)
 

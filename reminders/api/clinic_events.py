@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -78,7 +78,7 @@ def handle(
     state: AppState, clinic_id: str, body: bytes, headers: dict[str, str]
 ) -> tuple[int, dict[str, Any]]:
     """The status and body for one delivery: checked and applied in one session."""
-    now = datetime.now(UTC)
+    now = state.clock()
     webhook_id = headers.get("webhook-id", "")
     for _attempt in range(2):
         try:
@@ -158,7 +158,7 @@ def process(
     if len(webhook_id) > 200:
         return 422, rejected([{"field": "webhook-id", "problem": "at most 200 characters"}])
     try:
-        event = parse_event(json.loads(body), clinic.default_region)
+        event = parse_event(json.loads(body), clinic.default_region, now)
     except json.JSONDecodeError as exc:
         return 422, rejected([{"field": "body", "problem": f"not JSON: {exc.msg}"}])
     except InvalidEventError as exc:
@@ -182,6 +182,7 @@ def apply(
         "type": event.type,
         "patient_id": applied.patient.external_id,
         "plan": applied.plan_json(),
+        "warnings": applied.warnings(),
     }
     receipt_row = dict(
         clinic_id=clinic.id,

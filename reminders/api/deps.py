@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import anyio
 from fastapi import Request
@@ -30,6 +32,8 @@ class AppState:
     link_key: bytes = b""
     # Renders the SMS answers to inbound texts (the warning-sign acknowledgement).
     renderer: Renderer = field(default_factory=Renderer)
+    # When clinic events arrive; tests pass a fixed one.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 async def app_state(request: Request) -> AppState:

@@ -17,6 +17,7 @@ from reminders.alert_outbox import unsent_alerts
 from reminders.api.auth import Operator, operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.opsstate import OpsState, ops_state
+from reminders.intake_warnings import contact_warnings, spacing_warning
 from reminders.models import Patient
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -89,10 +90,24 @@ def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> 
     with Session(state.engine) as session:
         patient = session.get(Patient, patient_id)
         rows = listing.patient_messages(session, patient_id) if patient else []
+        treatments = listing.patient_treatments(session, patient_id) if patient else []
     if patient is None:
         return render(request, "missing.html", who, what=f"patient {patient_id}")
     picture = timeline.lay_out(rows, _now())
-    return render(request, "timeline.html", who, patient=patient, rows=rows, picture=picture)
+    spacing = {
+        t.id: spacing_warning(t.external_id, t.ended_at, t.next_session_at) for t in treatments
+    }
+    return render(
+        request,
+        "timeline.html",
+        who,
+        patient=patient,
+        rows=rows,
+        picture=picture,
+        treatments=treatments,
+        spacing=spacing,
+        warnings=contact_warnings(patient),
+    )
 
 
 @router.get("/problems", response_class=HTMLResponse)

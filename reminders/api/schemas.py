@@ -15,6 +15,7 @@ class PlanItem(BaseModel):
     channel: str
     due_at: str
     status: str
+    reason: str | None = None  # why a skipped, cancelled or failed row will not go
 
 
 class EventAccepted(BaseModel):
@@ -24,6 +25,7 @@ class EventAccepted(BaseModel):
     type: str
     patient_id: str
     plan: list[PlanItem]
+    warnings: list[str]  # accepted, but worth knowing: e.g. nothing will be texted
 
 
 class Problem(BaseModel):
@@ -105,8 +107,18 @@ ACCEPTED_EXAMPLE = {
             "channel": "sms",
             "due_at": "2025-05-01T18:00:00+00:00",
             "status": "pending",
-        }
+            "reason": None,
+        },
+        {
+            "treatment_id": "t-5001",
+            "key": "first_night",
+            "channel": "email",
+            "due_at": "2025-05-01T18:00:00+00:00",
+            "status": "skipped",
+            "reason": "no consent or contact for email",
+        },
     ],
+    "warnings": ["no email consent: nothing will be emailed"],
 }
 REJECTED_EXAMPLE = {
     "detail": "invalid event",

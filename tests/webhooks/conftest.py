@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,12 +24,25 @@ from reminders.clinics import create_clinic
 from reminders.config import load_settings
 from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
+from reminders.event_effects import EXPLAINED
 from reminders.models import MESSAGES, PATIENTS, TREATMENTS, Message, Patient, Treatment
 from reminders.webhook_sender import event_body, signed_headers
 
 TWILIO_TOKEN = "test-auth-token"
 PUBLIC_URL = "https://hooks.example.org"
 CLINIC = "glow"
+# When the app receives events: half an hour after treatment_completed()'s session ended.
+NOW = datetime(2030, 5, 1, 14, 0, tzinfo=UTC)
+
+
+@dataclass
+class SetClock:
+    """The app's clock for clinic events; a test moves it by setting `now`."""
+
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def treatment_completed(
@@ -65,6 +78,7 @@ def treatment_completed(
 
 
 LINK_SECRET = "test-link-secret"
+OPERATOR_TOKEN = "test-operator-token"
 
 
 @dataclass
@@ -75,6 +89,7 @@ class Hooks:
     engine: Engine
     secret: str
     alerts: io.StringIO
+    clock: SetClock = field(default_factory=SetClock)
     sent: list[str] = field(default_factory=list)
 
     def post_event(
@@ -116,6 +131,7 @@ class Hooks:
                     MESSAGES.c.channel,
                     MESSAGES.c.due_at,
                     MESSAGES.c.status,
+                    MESSAGES.c.reason,
                 )
                 .join(TREATMENTS, TREATMENTS.c.id == MESSAGES.c.treatment_id)
                 .join(PATIENTS, PATIENTS.c.id == MESSAGES.c.patient_id)
@@ -129,8 +145,9 @@ class Hooks:
                     "channel": channel,
                     "due_at": due_at.isoformat(),
                     "status": status,
+                    "reason": reason if status in EXPLAINED else None,
                 }
-                for treatment, key, channel, due_at, status in rows
+                for treatment, key, channel, due_at, status, reason in rows
             ]
 
     def patient(self, external_id: str = "p-1") -> Patient:
@@ -160,16 +177,18 @@ def make_app(
     redis_url: str,
     channels: dict[str, Channel],
     gate: ConsentGate | None = None,
+    clock: SetClock | None = None,
 ) -> Any:
-    """The real application on the test database."""
+    """The real application on the test database; clinic events arrive at the clock's time."""
     settings = load_settings(
         database_url=database_url,
         redis_url=redis_url,
         twilio_auth_token=TWILIO_TOKEN,
         public_url=PUBLIC_URL,
         secret_key=LINK_SECRET,
+        operator_token=OPERATOR_TOKEN,
     )
-    return create_app(settings, channels=channels, gate=gate)
+    return create_app(settings, channels=channels, gate=gate, clock=clock or SetClock())
 
 
 @pytest.fixture
@@ -199,8 +218,9 @@ def open_hooks(
         "sms": ConsoleChannel("sms", stream=io.StringIO()),
         "email": ConsoleChannel("email", stream=alerts),
     }
-    with TestClient(make_app(database_url, redis_url, channels, gate)) as client:
-        yield Hooks(client, engine, secret, alerts)
+    clock = SetClock()
+    with TestClient(make_app(database_url, redis_url, channels, gate, clock)) as client:
+        yield Hooks(client, engine, secret, alerts, clock)
 
 
 def dumps(value: Any) -> str:

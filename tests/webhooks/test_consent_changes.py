@@ -15,9 +15,10 @@ from reminders.enrollment import PatientInput
 from reminders.events import Event, PatientChange
 from reminders.importer import import_rows
 from reminders.models import PATIENTS
-from tests.webhooks.conftest import CLINIC, open_hooks, treatment_completed
+from tests.webhooks.conftest import CLINIC, NOW, open_hooks, treatment_completed
 
 STORED = "+34612345678"  # the phone treatment_completed() enrolls
+KEPT = frozenset({"phone", "consent_sms"})  # left out of the event: the stored ones stay
 
 
 def completed(phone: str | None = STORED, consent_sms: bool = True) -> Event:
@@ -39,6 +40,10 @@ def updated(**values: object) -> Event:
         (completed(consent_sms=False), True),
         (completed(phone="+34622000111"), True),
         (completed(phone=None), True),
+        (
+            Event("treatment.completed", patient=PatientInput("p-1", "Ana", "UTC", omitted=KEPT)),
+            False,
+        ),
         (updated(timezone="America/New_York"), False),
         (updated(phone=STORED), False),
         (updated(phone=None), True),
@@ -125,6 +130,6 @@ def test_an_imported_row_that_withdraws_sms_commits_inside_the_gate(
         "treatment_id": "t-1",
         "ended_at": "2030-05-01T15:30:00+02:00",
     }
-    report = import_rows(engine, CLINIC, [(2, row)], gate=gate)
+    report = import_rows(engine, CLINIC, [(2, row)], gate=gate, clock=lambda: NOW)
     assert report.enrolled == 1
     assert gate.changes == [([STORED], True, False)]

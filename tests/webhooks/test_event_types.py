@@ -19,7 +19,14 @@ def test_treatment_completed_enrolls_the_patient_and_answers_with_the_plan(hooks
     keys = {(item["key"], item["channel"], item["status"]) for item in answer["plan"]}
     assert ("first_night", "sms", "pending") in keys
     assert ("book_next_session", "email", "pending") in keys
-    assert set(answer["plan"][0]) == {"treatment_id", "key", "channel", "due_at", "status"}
+    assert set(answer["plan"][0]) == {
+        "treatment_id",
+        "key",
+        "channel",
+        "due_at",
+        "status",
+        "reason",
+    }
     patient = hooks.patient()
     assert (patient.phone, patient.timezone, patient.locale) == (
         "+34612345678",
@@ -220,7 +227,7 @@ def test_every_event_answers_with_the_plan_exactly_as_stored(hooks: Hooks) -> No
         (
             "treatment.completed",
             treatment_completed(
-                treatment="t-2", ended_at="2030-06-01T15:30:00+02:00", treatment__session_number=2
+                treatment="t-2", ended_at="2030-05-01T16:10:00+02:00", treatment__session_number=2
             ),
         ),
         ("treatment.completed", treatment_completed(treatment__needle_depth_mm=0.5)),

@@ -79,7 +79,7 @@ def test_during_a_rotation_old_and_new_secrets_both_work_until_the_old_expires(
     hooks: Hooks,
 ) -> None:
     old = hooks.secret
-    now = datetime.now(UTC)
+    now = hooks.clock.now
     with session_scope(hooks.engine) as session:
         clinic = session.get(Clinic, CLINIC)
         assert clinic is not None

@@ -116,7 +116,8 @@ def test_an_unsigned_inbound_text_is_refused_and_changes_nothing(hooks: Hooks) -
 def test_start_skips_prompts_that_fell_due_while_opted_out_instead_of_sending_them_late(
     hooks: Hooks,
 ) -> None:
-    ended = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    hooks.clock.now = datetime.now(UTC)  # STOP and START are applied at the wall clock's time
+    ended = (hooks.clock.now - timedelta(hours=1)).isoformat()
     response = hooks.post_event("treatment.completed", treatment_completed(ended_at=ended))
     assert response.status_code == 202
     text(hooks, "STOP", sid="SM1")

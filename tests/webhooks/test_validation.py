@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from reminders.events import InvalidEventError, parse_event
-from tests.webhooks.conftest import CLINIC, Hooks, treatment_completed
+from tests.webhooks.conftest import CLINIC, NOW, Hooks, treatment_completed
 
 
 def problems_of(kind: str, data: Any) -> list[dict[str, str]]:
     with pytest.raises(InvalidEventError) as caught:
-        parse_event({"type": kind, "data": data}, "ES")
+        parse_event({"type": kind, "data": data}, "ES", NOW)
     return caught.value.problems
 
 
@@ -56,20 +56,21 @@ def test_national_numbers_are_read_in_the_clinics_region_and_stored_as_e164() ->
     event = parse_event(
         {"type": "treatment.completed", "data": treatment_completed(patient__phone="612 34 56 78")},
         "ES",
+        NOW,
     )
     assert event.patient is not None and event.patient.phone == "+34612345678"
 
 
 def test_emails_and_locales_are_normalized() -> None:
     data = treatment_completed(patient__email="Ana@EXAMPLE.com", patient__locale="es-MX")
-    event = parse_event({"type": "treatment.completed", "data": data}, "ES")
+    event = parse_event({"type": "treatment.completed", "data": data}, "ES", NOW)
     assert event.patient is not None
     assert (event.patient.email, event.patient.locale) == ("Ana@example.com", "es")
 
 
 def test_unknown_types_and_missing_data_are_named() -> None:
     with pytest.raises(InvalidEventError) as caught:
-        parse_event({"type": "treatment.exploded"}, "ES")
+        parse_event({"type": "treatment.exploded"}, "ES", NOW)
     assert {p["field"] for p in caught.value.problems} == {"type", "data"}
 
 

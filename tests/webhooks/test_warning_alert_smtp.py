@@ -18,7 +18,7 @@ from reminders.db import session_scope
 from reminders.models import InboundReply
 from reminders.webhook_sender import event_body, signed_headers
 from tests.fakes.smtp_server import SmtpServer
-from tests.webhooks.conftest import PUBLIC_URL, TWILIO_TOKEN, treatment_completed
+from tests.webhooks.conftest import PUBLIC_URL, TWILIO_TOKEN, SetClock, treatment_completed
 
 ALERTS = "alerts@glow.example"
 
@@ -33,7 +33,7 @@ def app_mailing_through(smtp: SmtpServer, database_url: str, redis_url: str) -> 
         smtp_url=f"smtp://127.0.0.1:{smtp.port}",
         smtp_from="Aftercare <aftercare@reminders.example>",
     )
-    return create_app(settings)
+    return create_app(settings, clock=SetClock())
 
 
 def enroll_then_reply(engine: Engine, app: Any, text: str) -> None:
