@@ -18,7 +18,7 @@ from reminders.claims import claim_problems
 from reminders.composition import context_for
 from reminders.models import Clinic, Patient, Treatment
 from reminders.protocol import Protocol, load_protocol
-from reminders.rendering import TEMPLATE_DIR, Renderer, sms_size
+from reminders.rendering import EMAIL_PARTS, TEMPLATE_DIR, Renderer, sms_size
 from reminders.sms_rules import sms_problems, subject_problems
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
@@ -27,7 +27,6 @@ STEP_KEYS = (
     "first_night", "day_1", "day_3", "day_7", "day_14", "book_next_session",
     "book_next_session_again", "session_week_before", "session_day_before", "results_check_in",
 )  # fmt: skip
-EMAIL_PARTS = ("subject.txt", "txt", "html")
 TREATED_AT = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)
 NEXT_SESSION = TREATED_AT + timedelta(days=28)
 # Sample arrivals: the treatment's day, the next day, the day before the next session.

@@ -96,3 +96,15 @@ def test_a_clinic_can_preview_its_overrides() -> None:
         ],
     )
     assert bad.exit_code == 2 and "day_9" in bad.output
+
+
+def test_an_evening_treatment_shows_day_one_a_day_later_and_the_first_night_wording() -> None:
+    evening = preview("--treated-at", "2026-03-07T18:00", "--tz", "America/New_York")
+    late = preview("--treated-at", "2026-03-07T21:30", "--tz", "America/New_York")
+    first = {r["channel"]: r for r in evening if r["key"] == "first_night"}
+    assert first["email"]["wording"] == "tonight" and first["sms"]["wording"] == ""
+    moved = next(r for r in late if r["key"] == "first_night" and r["channel"] == "email")
+    assert moved["local_due_at"] == "2026-03-08T08:00:00-04:00"
+    assert moved["wording"] == "first 24 h, not 'tonight'"
+    day_1 = next(r for r in late if r["key"] == "day_1" and r["channel"] == "sms")
+    assert day_1["local_due_at"] == "2026-03-09T08:00:00-04:00" and day_1["status"] == "planned"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reminders.composition import context_for
 from reminders.models import Clinic, Patient, Treatment
 from reminders.overrides import apply_overrides
-from reminders.planner import Course, PlannedMessage, plan
+from reminders.planner import ClinicPolicy, Course, PlannedMessage, plan
 from reminders.protocol import Protocol
 from reminders.rendering import Renderer
 from tests.test_planner_properties import PROTOCOL, QUARTER_HOURS, Case, cases, run, sent
@@ -111,14 +111,23 @@ def test_makeup_advice_never_follows_the_first_night_advice_within_hours(case: C
             assert day_1 - first >= timedelta(hours=6)
 
 
-@settings(max_examples=200, deadline=None)
-@given(cases())
-def test_a_booked_session_never_changes_the_early_aftercare_texts(case: Case) -> None:
+@settings(max_examples=300, deadline=None)
+@given(cases(), st.integers(1, 10 * 24), st.integers(1, 2), st.integers(1, 4))
+def test_a_session_booked_soon_never_changes_the_early_aftercare_texts(
+    case: Case, hours_later: int, per_day: int, per_week: int
+) -> None:
     early = {s.key for s in PROTOCOL.steps if s.priority == 1}
-    unbooked = replace(case, course=Course(case.course.session_number, case.course.session_number))
     assert early == {"first_night", "day_1", "day_3"}
+    window = (case.policy.window_start, case.policy.window_end)
+    case = replace(
+        case,
+        patient=replace(case.patient, channels=frozenset({"sms", "email"})),
+        policy=ClinicPolicy(*window, sms_per_day=per_day, sms_per_week=per_week),
+    )
+    booked = replace(case, course=Course(1, 3, case.ended + timedelta(hours=hours_later)))
+    last = replace(case, course=Course(3, 3))  # no session reminders, no booking nudges
 
     def texts_of(messages: list[PlannedMessage]) -> list[PlannedMessage]:
         return [m for m in messages if m.key in early and m.channel == "sms"]
 
-    assert texts_of(run(case)) == texts_of(run(unbooked))
+    assert texts_of(run(booked)) == texts_of(run(last))
