@@ -20,6 +20,7 @@ def due_rows(
     count: int = 1,
     channel: str = "sms",
     caps: tuple[int, int] = (100, 100),
+    step_key: str = "day_1",
     **patient: Any,
 ) -> list[int]:
     """`count` due rows for one consenting patient of an always-open clinic, claimed."""
@@ -35,6 +36,7 @@ def due_rows(
         person.id,
         treatment.id,
         datetime.now(UTC) - timedelta(minutes=1),
+        step_key=step_key,
         channel=channel,
     )
     return claim_due(engine, datetime.now(UTC), 1000, "test", timedelta(minutes=2))
