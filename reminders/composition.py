@@ -22,11 +22,13 @@ def context_for(
     public_url: str,
     first_sms: bool,
     link_key: bytes,
+    delivered_at: datetime,
 ) -> dict[str, Any]:
     """Everything a template may use; dates in the patient's zone and language.
 
     `first_name` is '' when unknown (templates greet without it); `session_at` is the long
     form for email, `session_at_short` the compact one for SMS; both '' without a session.
+    `delivered_at` (when the message goes) sets the wording flags of timing_flags().
     """
     zone = ZoneInfo(patient.timezone)
     locale = babel_locale(patient.locale)
@@ -45,6 +47,23 @@ def context_for(
         "treated_at": local_text(treatment.ended_at, zone, locale),
         "first_sms": first_sms,
         "unsubscribe_url": base + PATH + token_for(patient.id or 0, link_key),
+        **timing_flags(treatment.ended_at, session, delivered_at, zone),
+    }
+
+
+def timing_flags(
+    treated_at: datetime, session_at: datetime | None, delivered_at: datetime, zone: ZoneInfo
+) -> dict[str, bool]:
+    """Which time words are true when a message arrives, by the patient's calendar.
+
+    `on_treatment_day`: "tonight" / "today" still mean the day of the treatment.
+    `session_tomorrow`: the booked session is on the next local day.
+    """
+    day = delivered_at.astimezone(zone).date()
+    session_day = None if session_at is None else session_at.astimezone(zone).date()
+    return {
+        "on_treatment_day": treated_at.astimezone(zone).date() == day,
+        "session_tomorrow": session_day is not None and (session_day - day).days == 1,
     }
 
 
@@ -85,9 +104,10 @@ def compose(
     public_url: str,
     first_sms: bool,
     link_key: bytes,
+    delivered_at: datetime,
 ) -> Outgoing:
     """Render a row into the Outgoing its channel sends; `link_key` signs unsubscribe links."""
-    context = context_for(patient, clinic, treatment, public_url, first_sms, link_key)
+    context = context_for(patient, clinic, treatment, public_url, first_sms, link_key, delivered_at)
     assert message.id is not None
     if message.channel == "sms":
         return Outgoing(

@@ -200,13 +200,21 @@ class Deliverer:
             rows = load_rows(session, [message_id])
         if not rows or rows[0][0].channel != "sms":
             return frozenset()  # email providers cannot be listed; only SMS is matched
+        message = rows[0][0]
+        # The wording depends on the day it went; it went at one of these moments.
+        went = (message.due_at, message.next_attempt_at, message.lease_expires_at)
+        moments = {moment for moment in went if moment is not None}
         try:
-            return frozenset(self.render(rows[0], first_sms).text for first_sms in (True, False))
+            return frozenset(
+                self.render(rows[0], first_sms, moment).text
+                for first_sms in (True, False)
+                for moment in moments
+            )
         except TemplateError:
             return frozenset()
 
-    def render(self, row: Row, first_sms: bool) -> Outgoing:
-        """The row as its channel sends it; raises TemplateError for a broken template."""
+    def render(self, row: Row, first_sms: bool, delivered_at: datetime) -> Outgoing:
+        """The row as its channel sends it at `delivered_at`; TemplateError for a broken one."""
         message, patient, clinic, treatment = row
         return compose(
             message,
@@ -217,6 +225,7 @@ class Deliverer:
             self.public_url,
             first_sms,
             self.link_key,
+            delivered_at,
         )
 
     def hand_back(
@@ -330,7 +339,7 @@ class Deliverer:
             # Changed since this batch was loaded: send to the new address on the next pass.
             return self.hand_back(item, "the patient's contact changed just before sending")
         try:
-            outgoing = self.render(item.row, item.first_sms)
+            outgoing = self.render(item.row, item.first_sms, self.clock())
         except TemplateError as error:
             log.error("message %s: template problem: %s", message.id, error)
             return replace(

@@ -105,17 +105,15 @@ def plan(
         raise ValueError("treatment_end: must be timezone-aware")
     zone = zone_of(patient.timezone)
     ledger = SmsLedger(policy.sms_per_day, policy.sms_per_week, zone, other_sms)
+    # The SMS caps are shared out by priority first, then by time, so a session reminder never
+    # takes the slot of an early aftercare step; the result is sorted by due time.
     timed = sorted(
-        (target_time(step, treatment_end, course, zone), index, step)
+        (step.priority, *timing(step, treatment_end, course, zone, policy), index, step)
         for index, step in enumerate(protocol.steps)
         if applies(step, course)
     )
     planned: list[PlannedMessage] = []
-    for target, _, step in timed:
-        valid_until = target + timedelta(hours=step.valid_hours)
-        if step.anchor == "next_session" and course.next_session_at is not None:
-            valid_until = min(valid_until, course.next_session_at.astimezone(UTC))
-        due = into_window(max(target, treatment_end).astimezone(zone), policy).astimezone(UTC)
+    for _, due, valid_until, _, step in timed:
         for channel in step.channels:
             item = PlannedMessage(
                 step.key, channel, due, valid_until, "planned", None, protocol.label, zone.key
@@ -188,6 +186,27 @@ def inapplicable_reason(step: Step) -> str:
         "next_session_booked": "no next session booked",
         "last_session": "not the last session of the course",
     }.get(step.when, "step no longer applies")
+
+
+def timing(
+    step: Step, treatment_end: datetime, course: Course, zone: ZoneInfo, policy: ClinicPolicy
+) -> tuple[datetime, datetime]:
+    """When a step is due before the caps apply, and until when it is valid (both UTC).
+
+    A step is never due before its wording is true (`not_before_hours` after the treatment
+    ended). One held back by that waits for the window, and its validity counts from there:
+    "makeup is OK" for an evening treatment comes the next evening or morning, not never.
+    """
+    target = target_time(step, treatment_end, course, zone)
+    start, valid_from = max(target, treatment_end), target
+    # Elapsed time: in UTC, since adding hours to a zoned datetime adds wall-clock hours.
+    true_from = treatment_end.astimezone(UTC) + timedelta(hours=step.not_before_hours)
+    if true_from > start:
+        start = valid_from = into_window(true_from.astimezone(zone), policy).astimezone(UTC)
+    valid_until = valid_from + timedelta(hours=step.valid_hours)
+    if step.anchor == "next_session" and course.next_session_at is not None:
+        valid_until = min(valid_until, course.next_session_at.astimezone(UTC))
+    return into_window(start.astimezone(zone), policy).astimezone(UTC), valid_until
 
 
 def target_time(step: Step, treatment_end: datetime, course: Course, zone: ZoneInfo) -> datetime:

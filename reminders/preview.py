@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from reminders.composition import timing_flags
 from reminders.overrides import apply_overrides
 from reminders.planner import ClinicPolicy, Course, PatientFacts, PlannedMessage, plan, zone_of
 from reminders.protocol import CHANNELS, Protocol, ProtocolError, load_protocol
+from reminders.rendering import Renderer
 
 
 def preview(
@@ -40,6 +43,7 @@ def preview(
     try:
         zone = zone_of(tz)
         patient = PatientFacts(timezone=tz, locale=locale, channels=channel_set(channels))
+        ended = moment(treated_at, zone.key, "--treated-at")
         course = Course(
             session_number=session,
             sessions_planned=sessions,
@@ -48,7 +52,7 @@ def preview(
             else moment(next_session, zone.key, "--next-session"),
         )
         messages = plan(
-            moment(treated_at, zone.key, "--treated-at"),
+            ended,
             patient,
             overridden(load_protocol(protocol), overrides),
             window_policy(window),
@@ -56,10 +60,30 @@ def preview(
         )
     except (ValueError, ProtocolError) as exc:
         raise typer.BadParameter(str(exc)) from None
+    renderer = Renderer()
+    words = [wording(renderer, m, ended, course, locale) for m in messages]
     if as_json:
-        typer.echo(json.dumps([as_record(message) for message in messages], indent=2))
+        records = [as_record(m) | {"wording": w} for m, w in zip(messages, words, strict=True)]
+        typer.echo(json.dumps(records, indent=2))
     else:
-        Console().print(timeline(messages, tz))
+        Console().print(timeline(messages, words, tz))
+
+
+# How the time-dependent wording reads, by flag (see composition.timing_flags): false, true.
+FLAG_WORDS = {
+    "on_treatment_day": ("first 24 h, not 'tonight'", "tonight"),
+    "session_tomorrow": ("session date, not 'tomorrow'", "tomorrow"),
+}
+
+
+def wording(
+    renderer: Renderer, message: PlannedMessage, ended: datetime, course: Course, locale: str
+) -> str:
+    """Which variant of its wording a message gets when it arrives, for flags it uses."""
+    zone = ZoneInfo(message.timezone)
+    flags = timing_flags(ended, course.next_session_at, message.due_at, zone)
+    used = renderer.variables(message.channel, message.key, locale)
+    return ", ".join(FLAG_WORDS[name][value] for name, value in flags.items() if name in used)
 
 
 def overridden(protocol: Protocol, text: str) -> Protocol:
@@ -123,18 +147,19 @@ def utc_text(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def timeline(messages: list[PlannedMessage], tz: str) -> Table:
+def timeline(messages: list[PlannedMessage], words: list[str], tz: str) -> Table:
     """The plan as a rich table."""
     table = Table(title=f"aftercare timeline ({tz})")
-    for column in ("local time", "UTC", "step", "channel", "status", "reason"):
+    for column in ("local time", "UTC", "step", "channel", "status", "wording", "reason"):
         table.add_column(column, no_wrap=column != "reason")
-    for message in messages:
+    for message, flags in zip(messages, words, strict=True):
         table.add_row(
             message.local_due_at.strftime("%a %Y-%m-%d %H:%M %Z"),
             message.due_at.strftime("%Y-%m-%d %H:%M"),
             message.key,
             message.channel,
             message.status,
+            flags,
             message.reason or "",
         )
     return table

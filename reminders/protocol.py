@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
+
+from reminders.claims import Claim, ClaimError, parse_claims
 
 PROTOCOL_DIR = Path(__file__).parent / "protocols"
 CHANNELS = ("sms", "email")
@@ -19,7 +21,12 @@ CONDITIONS = (
     "last_session",
 )
 # Fields a step may carry, and the ones a clinic may override.
-STEP_FIELDS = ("key", "anchor", "channels", "days", "at", "hours", "valid_hours", "when")
+# `not_before_hours` and `priority` are not overridable: they follow from the templates' wording.
+STEP_FIELDS = (
+    "key", "anchor", "channels", "days", "at", "hours", "valid_hours", "when",
+    "not_before_hours", "priority",
+)  # fmt: skip
+DEFAULT_PRIORITY = 5
 
 
 class ProtocolError(ValueError):
@@ -43,6 +50,10 @@ class Step:
     when: str = "always"
     anchor: str = "treatment_end"
     enabled: bool = True
+    # Earliest elapsed time since the treatment ended at which its wording is true.
+    not_before_hours: float = 0.0
+    # Lower goes first when the SMS caps leave fewer texts than steps.
+    priority: int = DEFAULT_PRIORITY
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class Protocol:
     name: str
     version: str
     steps: tuple[Step, ...]
+    claims: tuple[Claim, ...] = ()
     # Set when a clinic's overrides were applied, so messages say which variant they came from.
     overrides_digest: str = ""
 
@@ -97,7 +109,11 @@ def parse_protocol(data: dict[str, Any], source: str = "<protocol>") -> Protocol
         if step.key in seen:
             raise ProtocolError(source, step.key, "key", "used by more than one step")
         seen.add(step.key)
-    return Protocol(name=data["name"], version=data["version"], steps=steps)
+    try:
+        claims = parse_claims(data.get("claims"))
+    except ClaimError as exc:
+        raise ProtocolError(source, f"claims.{exc.claim}", exc.field, exc.problem) from None
+    return Protocol(name=data["name"], version=data["version"], steps=steps, claims=claims)
 
 
 def parse_step(raw: Any, source: str, index: int) -> Step:
@@ -120,12 +136,17 @@ def parse_step(raw: Any, source: str, index: int) -> Step:
         raise ProtocolError(source, key, "when", f"one of {CONDITIONS}")
     if anchor == "next_session" and when not in ("always", "next_session_booked"):
         raise ProtocolError(source, key, "when", "a next_session step needs a booked session")
+    priority = raw.get("priority", DEFAULT_PRIORITY)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 9:
+        raise ProtocolError(source, key, "priority", "a whole number from 1 (first) to 9")
     step = Step(
         key=key,
         channels=channels_of(raw.get("channels"), source, key),
         valid_hours=0.0,
         anchor=anchor,
         when="next_session_booked" if anchor == "next_session" else when,
+        not_before_hours=_number(raw, "not_before_hours", source, key, 0.0),
+        priority=priority,
     )
     return retimed(step, raw, source)
 
@@ -144,17 +165,7 @@ def retimed(step: Step, raw: dict[str, Any], source: str) -> Step:
     valid = _number(raw, "valid_hours", source, key, step.valid_hours)
     if valid <= 0:
         raise ProtocolError(source, key, "valid_hours", "must be greater than 0")
-    return Step(
-        key=key,
-        channels=step.channels,
-        valid_hours=valid,
-        days=days,
-        at=at,
-        hours=hours,
-        when=step.when,
-        anchor=step.anchor,
-        enabled=step.enabled,
-    )
+    return replace(step, valid_hours=valid, days=days, at=at, hours=hours)
 
 
 def channels_of(value: Any, source: str, key: str) -> tuple[str, ...]:

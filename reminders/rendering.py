@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, meta
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_LOCALE = "en"
+EMAIL_PARTS = ("subject.txt", "txt", "html")
 
 # GSM 03.38 basic set (ESC excluded) and the extension table, whose characters cost 2 units.
 GSM7_BASIC = set(
@@ -109,6 +110,17 @@ class Renderer:
         html = self._render(self._html, "email", key, "html", locale, context)
         text = re.sub(r"\n{3,}", "\n\n", text.strip())
         return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+    def variables(self, kind: str, key: str, locale: str) -> set[str]:
+        """The context names a step's 'sms' or 'email' templates read, in the patient's language."""
+        names: set[str] = set()
+        for ext in ("txt",) if kind == "sms" else EMAIL_PARTS:
+            for lang in language_candidates(locale):
+                path = self.directory / kind / lang / f"{key}.{ext}"
+                if path.is_file():
+                    names |= meta.find_undeclared_variables(self._text.parse(path.read_text()))
+                    break
+        return names
 
     def languages(self) -> list[str]:
         """Languages that have SMS or email templates in this directory."""

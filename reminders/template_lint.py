@@ -16,9 +16,11 @@ from rich.table import Table
 
 from reminders.acknowledgement import TEMPLATE as ACK_TEMPLATE
 from reminders.acknowledgement import ack_context
+from reminders.claims import claim_problems
 from reminders.composition import context_for
 from reminders.models import Clinic, Patient, Treatment
-from reminders.rendering import TEMPLATE_DIR, Renderer, sms_size
+from reminders.protocol import Protocol, load_protocol
+from reminders.rendering import EMAIL_PARTS, TEMPLATE_DIR, Renderer, sms_size
 from reminders.sms_rules import sms_problems, subject_problems
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
@@ -27,9 +29,12 @@ STEP_KEYS = (
     "first_night", "day_1", "day_3", "day_7", "day_14", "book_next_session",
     "book_next_session_again", "session_week_before", "session_day_before", "results_check_in",
 )  # fmt: skip
-EMAIL_PARTS = ("subject.txt", "txt", "html")
 # SMS answers to a patient's text, not protocol steps: no email part, and one segment each.
 REPLY_KEYS = (ACK_TEMPLATE,)
+TREATED_AT = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)
+NEXT_SESSION = TREATED_AT + timedelta(days=28)
+# Sample arrivals: the treatment's day, the next day, the day before the next session.
+DELIVERIES = (TREATED_AT, TREATED_AT + timedelta(days=1), NEXT_SESSION - timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -66,22 +71,47 @@ def step_keys() -> list[str]:
     return keys
 
 
-def sample_context(sample: Sample, lang: str, first_sms: bool) -> dict[str, Any]:
+def shipped_protocols() -> list[Protocol]:
+    """Every protocol in the protocols directory, validated."""
+    return [load_protocol(path.stem) for path in sorted(PROTOCOL_DIR.glob("*.toml"))]
+
+
+def sample_context(
+    sample: Sample, lang: str, first_sms: bool, delivered_at: datetime = TREATED_AT
+) -> dict[str, Any]:
     """The context a real patient of a real clinic would get, built by composition."""
-    now = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)
+    now = TREATED_AT
     clinic = Clinic(id="lint", name=sample.clinic_name, phone=sample.clinic_phone,
                     booking_url=sample.booking_url, address=sample.clinic_address)  # fmt: skip
     patient = Patient(id=12345, clinic_id="lint", external_id="p", first_name=sample.first_name,
                       timezone="America/Los_Angeles", locale=lang)  # fmt: skip
     treatment = Treatment(clinic_id="lint", patient_id=12345, external_id="t", ended_at=now,
-                          next_session_at=now + timedelta(days=28))  # fmt: skip
+                          next_session_at=NEXT_SESSION)  # fmt: skip
     return context_for(
-        patient, clinic, treatment, "https://reminders.example.org", first_sms, b"sample"
-    )
+        patient, clinic, treatment, "https://reminders.example.org", first_sms, b"sample",
+        delivered_at,
+    )  # fmt: skip
 
 
-def lint(directory: Path, sample: Sample) -> list[Row]:
-    """Every template of every language in `directory`, checked; rows with problems fail."""
+def wording_problems(
+    protocols: list[Protocol], key: str, text: str, context: dict[str, Any]
+) -> list[str]:
+    """Claims in a step's text that are not true yet when it may arrive (see [claims])."""
+    return [
+        problem
+        for protocol in protocols
+        for step in protocol.steps
+        if step.key == key
+        for problem in claim_problems(protocol.claims, key, step.not_before_hours, text, context)
+    ]
+
+
+def lint(directory: Path, sample: Sample, protocols: list[Protocol] | None = None) -> list[Row]:
+    """Every template of every language in `directory`, checked; rows with problems fail.
+
+    `protocols` (default: the shipped ones) give the claims each step's wording may make.
+    """
+    protocols = shipped_protocols() if protocols is None else protocols
     renderer = Renderer(directory)
     languages = renderer.languages()
     if not languages:
@@ -92,8 +122,8 @@ def lint(directory: Path, sample: Sample) -> list[Row]:
     rows = []
     for key in keys:
         for lang in languages:
-            rows.append(lint_sms(renderer, directory, key, lang, sample))
-            rows.append(lint_email(renderer, directory, key, lang, sample))
+            rows.append(lint_sms(renderer, directory, key, lang, sample, protocols))
+            rows.append(lint_email(renderer, directory, key, lang, sample, protocols))
     for key in REPLY_KEYS:
         rows += [lint_reply(renderer, directory, key, lang, sample) for lang in languages]
     return rows
@@ -120,17 +150,22 @@ def lint_reply(renderer: Renderer, directory: Path, key: str, lang: str, sample:
     return row
 
 
-def lint_sms(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:
+def lint_sms(
+    renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample,
+    protocols: list[Protocol],
+) -> Row:  # fmt: skip
     row = Row(key, lang, "sms")
     if not (directory / "sms" / lang / f"{key}.txt").is_file():
         row.problems.append(f"missing sms/{lang}/{key}.txt")
         return row
     try:
         for first_sms in (True, False):
-            text = renderer.sms(key, lang, sample_context(sample, lang, first_sms))
-            for problem in sms_problems(text, lang, sample.clinic_name, first_sms):
-                if problem not in row.problems:
-                    row.problems.append(problem)
+            for delivered_at in DELIVERIES:
+                context = sample_context(sample, lang, first_sms, delivered_at)
+                text = renderer.sms(key, lang, context)
+                problems = sms_problems(text, lang, sample.clinic_name, first_sms)
+                problems += wording_problems(protocols, key, text, context)
+                row.problems += [p for p in dict.fromkeys(problems) if p not in row.problems]
             if first_sms:
                 size = sms_size(text)
                 row.encoding, row.size = size.encoding, f"{size.segments} ({size.units} units)"
@@ -139,18 +174,27 @@ def lint_sms(renderer: Renderer, directory: Path, key: str, lang: str, sample: S
     return row
 
 
-def lint_email(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:
+def lint_email(
+    renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample,
+    protocols: list[Protocol],
+) -> Row:  # fmt: skip
     row = Row(key, lang, "email", encoding="UTF-8")
     missing = [p for p in EMAIL_PARTS if not (directory / "email" / lang / f"{key}.{p}").is_file()]
     if missing:
         row.problems.append(f"missing email/{lang}/{key}.{{{','.join(missing)}}}")
         return row
-    context = sample_context(sample, lang, first_sms=False)
     try:
-        email = renderer.email(key, lang, context)
+        for delivered_at in DELIVERIES:
+            context = sample_context(sample, lang, False, delivered_at)
+            email = renderer.email(key, lang, context)
+            for part in (email.subject, email.text, email.html):
+                problems = wording_problems(protocols, key, part, context)
+                row.problems += [p for p in dict.fromkeys(problems) if p not in row.problems]
     except TemplateError as exc:
         row.problems.append(f"does not render: {type(exc).__name__}: {exc}")
         return row
+    context = sample_context(sample, lang, first_sms=False)
+    email = renderer.email(key, lang, context)
     row.size = f"{len(email.text)} chars"
     row.problems += subject_problems(email.subject)
     if sample.clinic_name not in email.text:

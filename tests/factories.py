@@ -103,12 +103,16 @@ def zone_where_it_is_now_eleven(now: datetime) -> str:
 
 
 def enroll_with_prompts_due_now(engine: Engine, **clinic_fields: Any) -> None:
-    """A patient treated at 21:00 local yesterday, enrolled now (11:00 local): first-night and
-    day-1 prompts are due, on SMS and email, at a clinic whose window is always open."""
+    """A patient treated at 10:30 local yesterday, enrolled now (11:00 local): first-night and
+    day-1 prompts are due, on SMS and email, at a clinic whose window is always open.
+
+    Day 1 waits a full 24 h, so the clinic keeps first-night advice valid for 30 h (overrides)
+    for the two to be overdue together."""
     now = datetime.now(UTC)
     tz = zone_where_it_is_now_eleven(now)
     local_now = now.astimezone(ZoneInfo(tz))
-    ended = (local_now - timedelta(days=1)).replace(hour=21, minute=0, second=0, microsecond=0)
+    ended = (local_now - timedelta(days=1)).replace(hour=10, minute=30, second=0, microsecond=0)
+    clinic_fields.setdefault("protocol_overrides", {"steps": {"first_night": {"valid_hours": 30}}})
     make_clinic(engine, window_start=time(0), window_end=time(0), **clinic_fields)
     with session_scope(engine) as session:
         clinic = session.get(Clinic, "clinic-a")

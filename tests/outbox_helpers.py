@@ -21,6 +21,7 @@ def due_rows(
     channel: str = "sms",
     caps: tuple[int, int] = (100, 100),
     now: datetime | None = None,
+    step_key: str = "day_1",
     **patient: Any,
 ) -> list[int]:
     """`count` due rows for one consenting patient of an always-open clinic, claimed at `now`."""
@@ -37,6 +38,7 @@ def due_rows(
         person.id,
         treatment.id,
         now - timedelta(minutes=1),
+        step_key=step_key,
         channel=channel,
     )
     return claim_due(engine, now, 1000, "test", timedelta(minutes=2))

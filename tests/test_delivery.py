@@ -210,6 +210,20 @@ def test_only_the_first_sms_to_a_patient_carries_the_stop_wording(engine: Engine
     assert ["Reply STOP" in outgoing.text for outgoing in channel.sent] == [True, False]
 
 
+@pytest.mark.parametrize(("hours_after", "tonight"), [(0, True), (24, False)])
+def test_the_first_night_email_is_worded_by_the_day_it_is_sent(
+    engine: Engine, hours_after: int, tonight: bool
+) -> None:
+    [message_id] = due_rows(engine, channel="email", step_key="first_night")
+    with engine.connect() as connection:
+        ended = connection.execute(select(TREATMENTS.c.ended_at)).scalar_one()
+    channel = ScriptedChannel("email")
+    sending = ended + timedelta(hours=hours_after)
+    deliverer(engine, channel, clock=lambda: sending).deliver([message_id], "w1")
+    [email] = channel.sent
+    assert ("Tonight" in email.text) is tonight and ("today" in email.text) is tonight
+
+
 def test_the_daily_sms_cap_holds_at_send_time_and_the_newest_prompt_wins(
     engine: Engine,
 ) -> None:

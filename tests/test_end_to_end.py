@@ -57,7 +57,7 @@ def test_due_prompts_go_once_nothing_early_and_within_the_daily_sms_cap(
     key_prefix: str,
     tmp_path: Path,
 ) -> None:
-    # Treated at 21:00 local yesterday: first night (valid 18 h) and day 1 at 10:00 are due.
+    # Treated at 10:30 local yesterday: first night (valid 30 h here) and day 1 are due.
     enroll_with_prompts_due_now(engine, sms_per_day=sms_per_day)
     planned = statuses(engine)
     due_keys = {key for key in planned if ":first_night:" in key or ":day_1:" in key}

@@ -31,17 +31,17 @@ def one(messages: list[PlannedMessage], key: str, channel: str = "email") -> Pla
 
 
 def test_day_one_at_ten_is_ten_local_across_the_new_york_spring_forward() -> None:
-    ended = local("America/New_York", 2026, 3, 7, 18, 0)
+    ended = local("America/New_York", 2026, 3, 7, 9, 0)  # 10:00 EDT next day is 24 h later
     messages = plan(ended, PatientFacts("America/New_York"), PROTOCOL)
     day_1 = one(messages, "day_1", "sms")
     assert day_1.due_at == datetime(2026, 3, 8, 14, 0, tzinfo=UTC)
     assert day_1.local_due_at.isoformat() == "2026-03-08T10:00:00-04:00"
-    assert one(messages, "first_night", "sms").due_at == datetime(2026, 3, 7, 23, tzinfo=UTC)
+    assert one(messages, "first_night", "sms").due_at == datetime(2026, 3, 7, 14, tzinfo=UTC)
 
 
 def test_sydney_prompts_stay_at_ten_local_when_daylight_saving_ends() -> None:
     # Sydney leaves DST at 03:00 on 2026-04-05 (UTC+11 -> UTC+10).
-    ended = local("Australia/Sydney", 2026, 4, 3, 16, 0)
+    ended = local("Australia/Sydney", 2026, 4, 3, 9, 0)
     messages = plan(ended, PatientFacts("Australia/Sydney"), PROTOCOL)
     day_1 = one(messages, "day_1")
     day_3 = one(messages, "day_3")
@@ -55,17 +55,21 @@ def test_kolkata_treatment_ending_at_ten_to_eight_gets_its_first_night_prompt_at
     messages = plan(ended, PatientFacts("Asia/Kolkata"), PROTOCOL)
     first = one(messages, "first_night", "sms")
     assert first.status == "planned" and first.due_at == datetime(2026, 6, 1, 14, 20, tzinfo=UTC)
-    assert one(messages, "day_1", "sms").due_at == datetime(2026, 6, 2, 4, 30, tzinfo=UTC)
+    # "Makeup is OK" waits a full day: 19:50 the next evening, still inside the window.
+    assert one(messages, "day_1", "sms").due_at == datetime(2026, 6, 2, 14, 20, tzinfo=UTC)
 
 
-def test_late_treatment_moves_first_night_to_window_start_and_day_one_sms_is_capped() -> None:
+def test_late_treatment_moves_first_night_to_window_start_and_day_one_waits_a_day() -> None:
+    # Before: day 1 ("makeup is OK") came at 10:00, two hours after the first-night message
+    # ("no makeup for 24 h") and 13.5 h after the treatment; its SMS was lost to the cap.
     ended = local("Europe/Madrid", 2026, 6, 1, 20, 30)
     messages = plan(ended, PatientFacts("Europe/Madrid"), PROTOCOL)
     first = one(messages, "first_night", "sms")
     assert first.local_due_at == local("Europe/Madrid", 2026, 6, 2, 8, 0)
-    day_1_sms = one(messages, "day_1", "sms")
-    assert day_1_sms.status == "skipped" and "SMS caps" in (day_1_sms.reason or "")
-    assert one(messages, "day_1", "email").status == "planned"
+    for channel in ("sms", "email"):
+        day_1 = one(messages, "day_1", channel)
+        assert day_1.status == "planned"
+        assert day_1.local_due_at == local("Europe/Madrid", 2026, 6, 3, 8, 0)
 
 
 def test_a_window_that_never_opens_in_time_skips_first_night_with_a_reason() -> None:
@@ -132,7 +136,7 @@ def test_session_reminder_never_goes_after_the_session_it_announces() -> None:
 
 
 def test_other_treatments_texts_push_this_plans_sms_to_a_free_day() -> None:
-    ended = local("UTC", 2026, 6, 1, 12, 0)
+    ended = local("UTC", 2026, 6, 1, 8, 0)
     taken = [datetime(2026, 6, 4, 9, tzinfo=UTC)]  # day 3 already has a text
     policy = ClinicPolicy(sms_per_week=7)
     messages = plan(ended, PatientFacts("UTC"), PROTOCOL, policy, other_sms=taken)
@@ -172,3 +176,35 @@ def test_window_end_is_exclusive_so_a_treatment_ending_at_eight_pm_waits_for_mor
     ended = local("Europe/Madrid", 2026, 6, 1, 20, 0)
     first = one(plan(ended, PatientFacts("Europe/Madrid"), PROTOCOL), "first_night")
     assert first.local_due_at == local("Europe/Madrid", 2026, 6, 2, 8, 0)
+
+
+def test_a_late_evening_treatment_gets_makeup_advice_a_full_day_later() -> None:
+    # Before: day 1 came at 10:00 the next morning, 11.5 h after the treatment.
+    ended = local("America/New_York", 2026, 3, 7, 21, 30)
+    messages = plan(ended, PatientFacts("America/New_York"), PROTOCOL)
+    first = one(messages, "first_night", "sms")
+    assert first.local_due_at == local("America/New_York", 2026, 3, 8, 8, 0)
+    for channel in ("sms", "email"):
+        day_1 = one(messages, "day_1", channel)
+        assert day_1.status == "planned" and day_1.due_at - ended >= timedelta(hours=24)
+        assert day_1.local_due_at == local("America/New_York", 2026, 3, 9, 8, 0)
+
+
+def test_a_clinic_moving_day_one_to_two_hours_still_waits_a_full_day() -> None:
+    protocol = apply_overrides(PROTOCOL, {"steps": {"day_1": {"days": 0, "hours": 2}}})
+    ended = local("UTC", 2026, 6, 1, 12, 0)
+    day_1 = one(plan(ended, PatientFacts("UTC"), protocol), "day_1", "sms")
+    assert day_1.status == "planned" and day_1.due_at == ended + timedelta(hours=24)
+
+
+def test_with_tight_caps_and_a_session_soon_the_early_steps_keep_their_texts() -> None:
+    ended = local("UTC", 2026, 6, 1, 12, 0)
+    course = Course(1, 3, next_session_at=local("UTC", 2026, 6, 5, 12, 0))
+    policy = ClinicPolicy(sms_per_day=1, sms_per_week=3)
+    messages = plan(ended, PatientFacts("UTC"), PROTOCOL, policy, course)
+    for key in ("first_night", "day_1", "day_3"):
+        assert one(messages, key, "sms").status == "planned", key
+    for key in ("session_week_before", "session_day_before"):
+        reminder = one(messages, key, "sms")
+        assert reminder.status == "skipped" and "SMS caps" in (reminder.reason or "")
+        assert one(messages, key, "email").status == "planned"

@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reminders.caps import within_caps
+from reminders.localtime import at_local
 from reminders.planner import ClinicPolicy, Course, PatientFacts, PlannedMessage, applies, plan
 from reminders.protocol import load_protocol
 
@@ -72,8 +73,14 @@ def cases(draw: st.DrawFn) -> Case:
     anywhere = draw(
         st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC))
     )
-    ended = draw(st.sampled_from([near_transition, anywhere]))
     zone = draw(st.sampled_from(ZONES))
+    # A local evening (17:00-23:59) near a DST change: when the window moves first-night advice.
+    evening = at_local(
+        near_transition.astimezone(ZoneInfo(zone)).date(),
+        time(draw(st.integers(17, 23)), draw(st.integers(0, 59))),
+        ZoneInfo(zone),
+    ).astimezone(UTC)
+    ended = draw(st.sampled_from([near_transition, anywhere, evening]))
     channels = draw(st.frozensets(st.sampled_from(["sms", "email"])))
     planned = draw(st.integers(1, 4))
     booked = draw(st.none() | st.integers(1, 60 * 24).map(lambda h: ended + timedelta(hours=h)))

@@ -46,6 +46,45 @@ def test_first_night_is_valid_into_the_next_morning_but_not_the_day_after() -> N
     assert 14 <= load_protocol().step("first_night").valid_hours <= 24
 
 
+def test_each_step_waits_until_its_advice_is_true_and_early_steps_text_first() -> None:
+    protocol = load_protocol()
+    hours = {step.key: step.not_before_hours for step in protocol.steps}
+    assert hours["first_night"] == 0 and hours["day_1"] == 24 and hours["day_3"] == 72
+    assert hours["day_14"] == 14 * 24 and hours["book_next_session"] >= 27 * 24
+    first = [step.key for step in protocol.steps if step.priority == 1]
+    assert first == ["first_night", "day_1", "day_3"]
+    sessions = {step.key for step in protocol.steps if step.anchor == "next_session"}
+    assert {protocol.step(key).priority for key in sessions} == {2}
+
+
+@pytest.mark.parametrize("field", ["not_before_hours", "priority"])
+def test_a_clinic_cannot_override_when_advice_is_true_or_its_priority(field: str) -> None:
+    with pytest.raises(ProtocolError, match=f"field '{field}': cannot be overridden"):
+        validate_overrides(load_protocol(), {"steps": {"day_1": {field: 1}}})
+
+
+@pytest.mark.parametrize(
+    ("claim", "field"),
+    [
+        ({"phrases": ["Tonight"], "only_when": "on_treatment_day"}, "phrases"),
+        ({"phrases": [], "not_before_hours": 24}, "phrases"),
+        ({"phrases": ["tonight"], "only_when": "at_night"}, "only_when"),
+        ({"phrases": ["tonight"]}, "not_before_hours"),
+        (
+            {"phrases": ["x"], "not_before_hours": 24, "only_when": "session_tomorrow"},
+            "not_before_hours",
+        ),
+        ({"phrases": ["x"], "not_before_hours": -2}, "not_before_hours"),
+        ({"phrases": ["x"], "not_before_hours": 2, "colour": "red"}, "colour"),
+    ],
+)
+def test_each_invalid_claim_is_named(claim: dict[str, Any], field: str) -> None:
+    data = {**doc(valid_hours=1), "claims": {"evening": claim}}
+    with pytest.raises(ProtocolError) as error:
+        parse_protocol(data, source="x.toml")
+    assert (error.value.step, error.value.field) == ("claims.evening", field)
+
+
 def test_missing_file_names_the_protocol() -> None:
     with pytest.raises(ProtocolError, match="no protocol file named 'nope'"):
         load_protocol("nope")
@@ -79,6 +118,9 @@ def test_error_names_file_step_and_field(tmp_path: Path) -> None:
         ({"valid_hours": 1, "when": "sometimes"}, "when"),
         ({"valid_hours": 1, "anchor": "moon"}, "anchor"),
         ({"valid_hours": 1, "anchor": "next_session", "when": "last_session"}, "when"),
+        ({"valid_hours": 1, "not_before_hours": -1}, "not_before_hours"),
+        ({"valid_hours": 1, "priority": 0}, "priority"),
+        ({"valid_hours": 1, "priority": "high"}, "priority"),
     ],
 )
 def test_each_invalid_field_is_named(step: dict[str, Any], field: str) -> None:

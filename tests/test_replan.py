@@ -151,9 +151,9 @@ def test_applying_the_same_change_twice_changes_nothing(any_engine: Engine) -> N
 def test_patient_zone_and_consent_changes_retime_and_skip_pending_rows(any_engine: Engine) -> None:
     make_clinic(any_engine)
     apply(any_engine)
-    madrid = by_step(any_engine)[("day_3", "email")]["due_at"]
+    madrid = by_step(any_engine)[("day_7", "email")]["due_at"]
     apply(any_engine, patient=replace(PATIENT, timezone="Asia/Kolkata"))
-    assert by_step(any_engine)[("day_3", "email")]["due_at"] == madrid - timedelta(hours=3.5)
+    assert by_step(any_engine)[("day_7", "email")]["due_at"] == madrid - timedelta(hours=3.5)
     apply(any_engine, patient=replace(PATIENT, consent_sms=False))
     sms = [row for (_, channel), row in by_step(any_engine).items() if channel == "sms"]
     assert {row["status"] for row in sms} == {"skipped"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from dataclasses import replace as dc_replace
+from datetime import UTC, datetime, timedelta
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,18 @@ from reminders.acknowledgement import ack_context
 from reminders.cli import app
 from reminders.composition import context_for
 from reminders.models import Clinic, Patient, Treatment
+from reminders.protocol import load_protocol
 from reminders.rendering import TEMPLATE_DIR, Renderer, gsm_fold, sms_size
 from reminders.sms_rules import OPT_OUT, sms_problems
-from reminders.template_lint import STEP_KEYS, Sample, sample_context
+from reminders.template_lint import (
+    DELIVERIES,
+    NEXT_SESSION,
+    STEP_KEYS,
+    TREATED_AT,
+    Sample,
+    lint,
+    sample_context,
+)
 
 LANGS = ("en", "es")
 SAMPLE = Sample()
@@ -123,8 +134,8 @@ def test_session_times_are_in_the_patients_zone_and_language() -> None:
                           next_session_at=session)  # fmt: skip
     spanish = Patient(id=1, clinic_id="c", external_id="p", timezone="Europe/Madrid", locale="es")
     english = Patient(id=1, clinic_id="c", external_id="p", timezone="America/New_York")
-    es = context_for(spanish, clinic, treatment, "http://x", False, b"k")
-    en = context_for(english, clinic, treatment, "http://x", False, b"k")
+    es = context_for(spanish, clinic, treatment, "http://x", False, b"k", session)
+    en = context_for(english, clinic, treatment, "http://x", False, b"k", session)
     assert es["session_at"] == "lunes, 30 de marzo de 2026, 10:00"
     assert es["session_at_short"] == "lun, 30 mar, 10:00"
     assert en["session_at"] == "Monday, March 30, 2026, 4:00 AM"
@@ -204,3 +215,67 @@ def test_lint_fails_on_a_warning_ack_longer_than_one_segment(tmp_path: Path) -> 
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert "an answer fits one" in output and "1 of 42 templates break a rule" in output
+
+
+def test_every_shipped_steps_wording_is_true_when_it_may_arrive() -> None:
+    rows = lint(TEMPLATE_DIR, SAMPLE)
+    assert [(r.step, r.lang, r.channel, r.problems) for r in rows if r.problems] == []
+
+
+def test_every_claim_is_found_in_the_shipped_templates_so_its_phrases_stay_current() -> None:
+    said = set()
+    for claim in load_protocol().claims:
+        for key, lang, delivered_at in product(STEP_KEYS, LANGS, DELIVERIES):
+            context = sample_context(SAMPLE, lang, False, delivered_at)
+            email = renderer.email(key, lang, context)
+            for text in (renderer.sms(key, lang, context), email.text, email.html):
+                if claim.said_in(text):
+                    said.add(claim.key)
+    assert said == {claim.key for claim in load_protocol().claims}
+
+
+def test_lint_catches_advice_sent_earlier_than_it_is_true() -> None:
+    protocol = load_protocol()
+    early = dc_replace(protocol.step("day_1"), not_before_hours=2)
+    steps = tuple(early if step.key == "day_1" else step for step in protocol.steps)
+    rows = lint(TEMPLATE_DIR, SAMPLE, [dc_replace(protocol, steps=steps)])
+    failing = {(r.step, r.lang, r.channel) for r in rows if r.problems}
+    assert failing == {("day_1", lang, channel) for lang in LANGS for channel in ("sms", "email")}
+    problem = "says 'makeup_ok' (true from 24 h) but step 'day_1' may go at 2 h (not_before_hours)"
+    assert all(problem in r.problems for r in rows if r.problems)
+
+
+def test_lint_catches_tonight_in_a_message_that_may_come_the_next_morning(tmp_path: Path) -> None:
+    edited = tmp_path / "templates"
+    shutil.copytree(TEMPLATE_DIR, edited)
+    sms = edited / "sms" / "en" / "first_night.txt"
+    sms.write_text(sms.read_text().replace("for 24h after", "tonight and for 24h after"))
+    [row] = [r for r in lint(edited, SAMPLE) if r.problems]
+    assert (row.step, row.lang, row.channel) == ("first_night", "en", "sms")
+    assert row.problems == ["says 'treatment_evening' when on_treatment_day is false"]
+
+
+@pytest.mark.parametrize(("lang", "evening"), [("en", "Tonight"), ("es", "Esta noche")])
+def test_first_night_advice_moved_to_the_next_morning_speaks_of_the_first_24_hours(
+    lang: str, evening: str
+) -> None:
+    that_evening = sample_context(SAMPLE, lang, False, TREATED_AT + timedelta(hours=2))
+    next_morning = sample_context(SAMPLE, lang, False, TREATED_AT + timedelta(hours=16))
+    assert evening in renderer.email("first_night", lang, that_evening).text
+    text = renderer.email("first_night", lang, next_morning).text
+    assert evening.lower() not in text.lower() and "24" in text
+    assert " today" not in text and " hoy" not in text
+
+
+@pytest.mark.parametrize(("lang", "tomorrow"), [("en", "tomorrow"), ("es", "mañana")])
+def test_the_day_before_reminder_says_tomorrow_only_the_day_before(
+    lang: str, tomorrow: str
+) -> None:
+    day_before = sample_context(SAMPLE, lang, False, NEXT_SESSION - timedelta(days=1))
+    same_day = sample_context(SAMPLE, lang, False, NEXT_SESSION - timedelta(hours=2))
+    assert tomorrow in renderer.sms("session_day_before", lang, day_before)
+    assert tomorrow in renderer.email("session_day_before", lang, day_before).subject
+    moved = renderer.email("session_day_before", lang, same_day)
+    assert tomorrow not in renderer.sms("session_day_before", lang, same_day)
+    assert tomorrow not in moved.subject and tomorrow not in moved.text
+    assert same_day["session_at"] in moved.text
