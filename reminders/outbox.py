@@ -16,7 +16,7 @@ from sqlmodel import select as select_models
 
 from reminders import lifecycle as lc
 from reminders.db import is_sqlite, session_scope
-from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment
+from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment, movable
 from reminders.sendcheck import Reachable, consent_problem
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: time
         sqlite_due(now, limit)
         if is_sqlite(engine)
         else select(M.id)
-        .where(M.status == lc.PENDING, M.next_attempt_at <= now)
+        .where(movable(lc.Move.CLAIM), M.next_attempt_at <= now)
         .order_by(M.next_attempt_at)
         .limit(limit)
         # PostgreSQL: concurrent claimers skip each other's rows. SQLite has no FOR UPDATE,
@@ -43,8 +43,13 @@ def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: time
     due = due.cte("due").prefix_with("MATERIALIZED")
     claim = (
         update(MESSAGES)
-        .where(M.id == due.c.id, M.status == lc.PENDING)
-        .values(status=lc.CLAIMED, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .where(M.id == due.c.id, movable(lc.Move.CLAIM))
+        .values(
+            status=lc.target(lc.Move.CLAIM),
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            updated_at=now,
+        )
         .returning(M.id)
     )
     with session_scope(engine) as session:
@@ -60,7 +65,7 @@ def sqlite_due(now: datetime, limit: int) -> Any:
     return (
         text(
             "SELECT id FROM message INDEXED BY ix_message_due "
-            "WHERE status = 'pending' AND next_attempt_at <= :now "
+            f"WHERE status = '{lc.PENDING}' AND next_attempt_at <= :now "
             "ORDER BY next_attempt_at LIMIT :limit"
         )
         .bindparams(bindparam("now", now, type_=M.next_attempt_at.type), limit=limit)
@@ -73,8 +78,13 @@ def release_claims(engine: Engine, ids: Sequence[int], now: datetime) -> None:
     with session_scope(engine) as session:
         session.execute(
             update(MESSAGES)
-            .where(M.id.in_(ids), M.status == lc.CLAIMED)
-            .values(status=lc.PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
+            .where(M.id.in_(ids), movable(lc.Move.RELEASE))
+            .values(
+                status=lc.target(lc.Move.RELEASE),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
         )
 
 
@@ -84,9 +94,9 @@ def start_sending(
     """Move claimed rows to sending (one attempt each); return the ids this worker now owns."""
     stmt = (
         update(MESSAGES)
-        .where(M.id.in_(ids), M.status == lc.CLAIMED)
+        .where(M.id.in_(ids), movable(lc.Move.START))
         .values(
-            status=lc.SENDING,
+            status=lc.target(lc.Move.START),
             attempts=M.attempts + 1,
             lease_owner=owner,
             lease_expires_at=now + lease,
@@ -152,11 +162,24 @@ def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetim
     """Write many outcomes in one transaction, each only while its row is still `sending`."""
     if not outcomes:
         return 0
-    stmt = (
+    groups: dict[lc.Move, list[dict[str, object]]] = {}
+    for o in outcomes:
+        groups.setdefault(lc.outcome_move(o.status), []).append(outcome_params(o))
+    changed = 0
+    with engine.begin() as connection:
+        for move, params in groups.items():
+            result = connection.execute(outcome_statement(move, now), params)
+            changed += int(result.rowcount or 0)
+    return changed
+
+
+def outcome_statement(move: lc.Move, now: datetime) -> Any:
+    """The UPDATE that records one kind of outcome, run once per row (executemany)."""
+    return (
         update(MESSAGES)
-        .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
+        .where(M.id == bindparam("b_id"), movable(move))
         .values(
-            status=bindparam("b_status"),
+            status=lc.target(move),
             attempts=bindparam("b_attempts"),
             reason=bindparam("b_reason"),
             next_attempt_at=bindparam("b_next"),
@@ -169,23 +192,20 @@ def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetim
             updated_at=now,
         )
     )
-    params = [
-        {
-            "b_id": o.message_id,
-            "b_status": o.status,
-            "b_attempts": o.attempts,
-            "b_reason": o.reason,
-            "b_next": o.next_attempt_at,
-            "b_provider_id": o.provider_id,
-            "b_code": o.provider_code,
-            "b_error": (o.last_error or None) and o.last_error[:1000],
-            "b_sent_at": o.sent_at,
-        }
-        for o in outcomes
-    ]
-    with engine.begin() as connection:
-        result = connection.execute(stmt, params)
-    return int(result.rowcount or 0)
+
+
+def outcome_params(o: RowOutcome) -> dict[str, object]:
+    """One row's values for outcome_statement."""
+    return {
+        "b_id": o.message_id,
+        "b_attempts": o.attempts,
+        "b_reason": o.reason,
+        "b_next": o.next_attempt_at,
+        "b_provider_id": o.provider_id,
+        "b_code": o.provider_code,
+        "b_error": (o.last_error or None) and o.last_error[:1000],
+        "b_sent_at": o.sent_at,
+    }
 
 
 def text_digest(text: str) -> str:
