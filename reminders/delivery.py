@@ -127,7 +127,7 @@ class Deliverer:
         report = DeliveryReport()
         now = self.clock()
         with session_scope(self.engine) as session:
-            owned = start_sending(session, ids, owner, now, self.lease)
+            owned = start_sending(session, ids, owner, now, self.lease, self.retry.max_attempts)
         if not owned:
             return report
         with Session(self.engine, expire_on_commit=False) as session:

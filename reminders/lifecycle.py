@@ -37,6 +37,7 @@ class Move(StrEnum):
     RELEASE = "release"  # the broker refused the task: the claim is given back
     EXPIRE = "expire"  # the lease sweep: a claim nobody started
     START = "start"  # a worker starts the send: one attempt
+    EXHAUST = "exhaust"  # a claim whose row has used all its attempts is not started
     SEND = "send"  # the provider took it
     DEFER = "defer"  # not sent now (window, caps, rate limit, transient error): later
     FAIL = "fail"  # the provider refused it for good
@@ -75,6 +76,7 @@ MOVES: dict[Move, Transition] = {
     Move.RELEASE: Transition((CLAIMED,), PENDING),
     Move.EXPIRE: Transition((CLAIMED,), PENDING),
     Move.START: Transition((CLAIMED,), SENDING),
+    Move.EXHAUST: Transition((CLAIMED,), DEAD),
     Move.SEND: Transition((SENDING,), SENT),
     Move.DEFER: Transition((SENDING,), PENDING),
     Move.FAIL: Transition((SENDING,), FAILED),
@@ -135,6 +137,11 @@ def replan_move(status: str) -> Move:
     raise ValueError(f"a re-plan cannot make a row {status!r}")
 
 
+def may_start(attempts: int, max_attempts: int) -> bool:
+    """The ceiling on attempts, whatever path returned the row to pending."""
+    return attempts < max_attempts
+
+
 TRANSIENT, PERMANENT, AMBIGUOUS = "transient", "permanent", "ambiguous"
 
 
@@ -167,6 +174,6 @@ def after_failure(
         return Outcome(FAILED, None, "the provider refused the message permanently")
     if kind == AMBIGUOUS:
         return Outcome(UNKNOWN, None, "the provider may have it; reconcile before any resend")
-    if attempts >= max_attempts:
+    if not may_start(attempts, max_attempts):
         return Outcome(DEAD, None, f"gave up after {attempts} attempts")
     return Outcome(PENDING, now + backoff(attempts, base, cap, rng), "transient error, will retry")

@@ -89,12 +89,21 @@ def release_claims(engine: Engine, ids: Sequence[int], now: datetime) -> None:
 
 
 def start_sending(
-    session: Session, ids: Sequence[int], owner: str, now: datetime, lease: timedelta
+    session: Session,
+    ids: Sequence[int],
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    max_attempts: int,
 ) -> list[int]:
-    """Move claimed rows to sending (one attempt each); return the ids this worker now owns."""
+    """Move claimed rows to sending (one attempt each); return the ids this worker now owns.
+
+    The only statement that counts an attempt keeps the ceiling (as lc.may_start), so no path back
+    to pending (lease sweep, reconciliation, hand-backs) can lead to one attempt too many.
+    """
     stmt = (
         update(MESSAGES)
-        .where(M.id.in_(ids), movable(lc.Move.START))
+        .where(M.id.in_(ids), movable(lc.Move.START), M.attempts < max_attempts)
         .values(
             status=lc.target(lc.Move.START),
             attempts=M.attempts + 1,
@@ -104,7 +113,27 @@ def start_sending(
         )
         .returning(M.id)
     )
-    return list(session.execute(stmt).scalars().all())
+    owned = list(session.execute(stmt).scalars().all())
+    if len(owned) < len(ids) and exhaust(session, ids, max_attempts, now):
+        log.warning("claimed rows out of attempts (%d) are dead, not sent", max_attempts)
+    return owned
+
+
+def exhaust(session: Session, ids: Sequence[int], max_attempts: int, now: datetime) -> int:
+    """Claimed rows that have used all their attempts are dead rather than started again."""
+    stmt = (
+        update(MESSAGES)
+        .where(M.id.in_(ids), movable(lc.Move.EXHAUST), M.attempts >= max_attempts)
+        .values(
+            status=lc.target(lc.Move.EXHAUST),
+            reason=f"gave up: all {max_attempts} attempts used",
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def load_rows(

@@ -194,6 +194,7 @@ def settle(engine: Engine, message_id: int, finding: Finding, now: datetime) -> 
             reason="reconciled: the provider has it",
         )
     elif finding.verdict == NOT_FOUND:
+        # Back to pending even after its last attempt: start_sending keeps the ceiling.
         move = lc.Move.NOT_FOUND
         values = dict(
             next_attempt_at=now,

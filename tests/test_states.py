@@ -21,6 +21,7 @@ claim             pending                                  -> claimed
 release           claimed                                  -> pending
 expire            claimed                                  -> pending
 start             claimed                                  -> sending
+exhaust           claimed                                  -> dead
 send              sending                                  -> sent
 defer             sending                                  -> pending
 fail              sending                                  -> failed
@@ -97,6 +98,10 @@ def test_a_replan_only_makes_rows_pending_skipped_or_cancelled() -> None:
     }
     with pytest.raises(ValueError, match="re-plan cannot"):
         lc.replan_move("sent")
+
+
+def test_the_attempt_ceiling_allows_exactly_max_attempts() -> None:
+    assert [lc.may_start(n, 3) for n in range(5)] == [True, True, True, False, False]
 
 
 def one_row(engine: Engine) -> int:
