@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from reminders import lifecycle as lc
 from reminders.lifecycle import Move, Status
-from reminders.models import MESSAGES, movable
+from reminders.models import MESSAGES, Message, movable
+from reminders.outbox import claim_due
+from reminders.rewrites import rewrite_rows
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 
 # The legal moves written out once more, by hand: the table must say exactly this.
@@ -140,3 +143,32 @@ def test_the_migrated_constraint_lists_exactly_the_enums_statuses(any_engine: En
     checks = inspect(any_engine).get_check_constraints("message")
     [check] = [c for c in checks if c["name"] == "ck_message_status"]
     assert set(re.findall(r"'(\w+)'", check["sqltext"])) == set(Status)
+
+
+def test_a_replan_leaves_alone_a_row_a_worker_claimed_after_it_was_read(
+    any_engine: Engine,
+) -> None:
+    message_id = one_row(any_engine)
+    with Session(any_engine) as session:
+        pending = session.get(Message, message_id)
+        assert pending is not None and pending.status == "pending"
+        claim_due(any_engine, datetime.now(UTC) + timedelta(minutes=1), 10, "w1", timedelta(1))
+        rewrite_rows(session, [(pending, {"status": "cancelled", "reason": "no longer planned"})])
+        session.commit()
+        assert pending.status == "claimed"  # read again, not what the re-plan wished for
+    with any_engine.connect() as connection:
+        assert connection.execute(MESSAGES.select()).one().status == "claimed"
+
+
+def test_a_replan_rewrites_a_row_still_pending_and_keeps_its_object_in_step(
+    any_engine: Engine,
+) -> None:
+    message_id = one_row(any_engine)
+    with Session(any_engine) as session:
+        pending = session.get(Message, message_id)
+        assert pending is not None
+        rewrite_rows(session, [(pending, {"status": "cancelled", "reason": "no longer planned"})])
+        session.commit()
+        assert (pending.status, pending.reason) == ("cancelled", "no longer planned")
+    with any_engine.connect() as connection:
+        assert connection.execute(MESSAGES.select()).one().status == "cancelled"
