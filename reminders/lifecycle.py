@@ -69,8 +69,10 @@ class Transition:
 
 # Rows a re-plan may rewrite: nothing has been handed to a provider yet.
 REPLANNABLE = (PENDING, CANCELLED, SKIPPED)
-# Unknown rows may already be with the provider: only the explicit resend requeues them.
-# A `sending` row is mid-call and `sent` has gone, so neither may be cancelled.
+# Operators retry only rows that will not move again on their own; `unknown` ones may already
+# be with the provider, so only the explicitly chosen resend requeues them. They cancel only
+# rows nobody is sending: `sending` is mid-call and `sent` has gone; cancelling `unknown`
+# stops any later resend, and a `failed` or `dead` row leaves the problems list.
 MOVES: dict[Move, Transition] = {
     Move.CLAIM: Transition((PENDING,), CLAIMED),
     Move.RELEASE: Transition((CLAIMED,), PENDING),
