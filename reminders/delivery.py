@@ -24,15 +24,14 @@ from reminders.metrics import Recorder
 from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.outbox import (
     FreshContact,
-    RowOutcome,
     fresh_contacts,
     load_rows,
     record_digests,
-    record_outcomes,
     sms_history,
     start_sending,
     text_digest,
 )
+from reminders.outcomes import RowOutcome, record_outcomes
 from reminders.ratelimit import Grant, Limiter, LimiterUnavailableError, Unlimited
 from reminders.rendering import Renderer
 from reminders.sendcheck import Skip, recheck
