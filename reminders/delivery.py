@@ -24,15 +24,14 @@ from reminders.metrics import Recorder
 from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.outbox import (
     FreshContact,
-    RowOutcome,
     fresh_contacts,
     load_rows,
     record_digests,
-    record_outcomes,
     sms_history,
     start_sending,
     text_digest,
 )
+from reminders.outcomes import RowOutcome, record_outcomes
 from reminders.ratelimit import Grant, Limiter, LimiterUnavailableError, Unlimited
 from reminders.rendering import Renderer
 from reminders.sendcheck import Skip, recheck
@@ -127,7 +126,7 @@ class Deliverer:
         report = DeliveryReport()
         now = self.clock()
         with session_scope(self.engine) as session:
-            owned = start_sending(session, ids, owner, now, self.lease)
+            owned = start_sending(session, ids, owner, now, self.lease, self.retry.max_attempts)
         if not owned:
             return report
         with Session(self.engine, expire_on_commit=False) as session:

@@ -10,21 +10,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reminders import lifecycle as lc
-from reminders.models import MESSAGES
+from reminders.models import MESSAGES, movable
 
 log = logging.getLogger(__name__)
 
-# Twilio's MessageStatus -> ours. Queued/accepted/sending say nothing a sent row does not.
+# Twilio's MessageStatus -> our move. Queued/accepted/sending say nothing a sent row does not.
+# Each move only goes forwards (lifecycle.MOVES): `unknown` (a send whose outcome we never
+# heard) and in-flight rows are resolved by reports; delivered and failed are never undone.
 TWILIO_STATUS = {
-    "sent": lc.SENT,
-    "delivered": lc.DELIVERED,
-    "read": lc.DELIVERED,
-    "undelivered": lc.FAILED,
-    "failed": lc.FAILED,
+    "sent": lc.Move.REPORT_SENT,
+    "delivered": lc.Move.REPORT_DELIVERED,
+    "read": lc.Move.REPORT_DELIVERED,
+    "undelivered": lc.Move.REPORT_FAILED,
+    "failed": lc.Move.REPORT_FAILED,
 }
-# Where each of our statuses stands; a report applies only to a row ranked strictly lower.
-# `unknown` (a send whose outcome we never heard) and in-flight rows are resolved by reports.
-RANK = {lc.CLAIMED: 0, lc.SENDING: 0, lc.UNKNOWN: 0, lc.SENT: 1, lc.DELIVERED: 2, lc.FAILED: 2}
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,10 @@ UNSUBSCRIBED = "21610"
 
 def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
     """The patient to opt out of SMS when a report says their number unsubscribed, else None."""
-    if report.error_code != UNSUBSCRIBED or TWILIO_STATUS.get(report.status) != lc.FAILED:
+    if (
+        report.error_code != UNSUBSCRIBED
+        or TWILIO_STATUS.get(report.status) != lc.Move.REPORT_FAILED
+    ):
         return None
     with engine.connect() as connection:
         patient_id = connection.execute(
@@ -52,16 +54,12 @@ def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
     return int(patient_id) if patient_id is not None else None
 
 
-def sources_for(target: str) -> list[str]:
-    """The statuses a row may be in for `target` to be a step forward."""
-    return [status for status, rank in RANK.items() if rank < RANK[target]]
-
-
 def apply_report(engine: Engine, report: Report, now: datetime) -> str:
     """Move the row forward if the report is news; returns what happened, for the log."""
-    target = TWILIO_STATUS.get(report.status)
-    if target is None:
+    move = TWILIO_STATUS.get(report.status)
+    if move is None:
         return "ignored: an intermediate status"
+    target = lc.target(move)
     values: dict[str, object] = {"status": target, "updated_at": now}
     if target == lc.DELIVERED:
         values["delivered_at"] = now
@@ -77,7 +75,7 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
     statement = (
         sa.update(MESSAGES)
         .where(MESSAGES.c.id == report.message_id)
-        .where(MESSAGES.c.status.in_(sources_for(target)))
+        .where(movable(move))
         .where(
             sa.or_(
                 MESSAGES.c.provider_id.is_(None),

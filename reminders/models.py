@@ -6,8 +6,11 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
+
+from reminders import lifecycle as lc
 
 
 def utcnow() -> datetime:
@@ -107,6 +110,10 @@ class Treatment(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+# Only the statuses of the state machine may be stored (migration 0005 adds it to old tables).
+STATUS_CHECK = "status IN (" + ", ".join(f"'{status}'" for status in lc.Status) + ")"
+
+
 class Message(SQLModel, table=True):
     """One outbox row: a prompt for one treatment step on one channel, and its life cycle."""
 
@@ -126,6 +133,7 @@ class Message(SQLModel, table=True):
             sqlite_where=sa.text("status IN ('claimed', 'sending')"),
         ),
         sa.Index("ix_message_status_updated", "status", "updated_at"),
+        sa.CheckConstraint(STATUS_CHECK, name="ck_message_status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -135,7 +143,7 @@ class Message(SQLModel, table=True):
     treatment_id: int = Field(foreign_key="treatment.id", index=True)
     step_key: str = Field(max_length=64)
     channel: str = Field(max_length=16)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=lc.PENDING.value, max_length=16)
     due_at: datetime = _when(nullable=False)
     valid_until: datetime | None = _when()
     next_attempt_at: datetime | None = _when()
@@ -215,3 +223,13 @@ TREATMENTS: sa.Table = Treatment.__table__  # type: ignore[attr-defined]
 CLINICS: sa.Table = Clinic.__table__  # type: ignore[attr-defined]
 RECEIPTS: sa.Table = WebhookReceipt.__table__  # type: ignore[attr-defined]
 REPLIES: sa.Table = InboundReply.__table__  # type: ignore[attr-defined]
+
+
+def movable(move: lc.Move) -> ColumnElement[bool]:
+    """Rows whose status allows `move`: the compare-and-set every change of status carries."""
+    allowed = lc.sources(move)
+    column = MESSAGES.c.status
+    if len(allowed) == 1:
+        return column == allowed[0]
+    # One bound value each rather than an expanding IN, which executemany cannot take.
+    return column.in_([sa.literal(status) for status in allowed])

@@ -9,18 +9,12 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from reminders import lifecycle as lc
-from reminders.models import MESSAGES, AuditEntry
+from reminders.models import MESSAGES, AuditEntry, movable
 
 M = MESSAGES.c
 RETRY, RESEND_UNKNOWN, CANCEL, RESOLVE = "retry", "resend_unknown", "cancel", "resolve"
-# Retry only rows that will not move again on their own. `unknown` rows may already be with
-# the provider, so retrying them is a separate, explicitly chosen action (RESEND_UNKNOWN).
-RETRYABLE = (lc.FAILED, lc.DEAD)
-# Cancel only rows nobody is sending right now: a `sending` row is mid-call to the provider,
-# and `sent` has already gone. `unknown` may be cancelled: it stops any later resend; a
-# `failed` or `dead` one: nobody retries it, and it leaves the problems list as cancelled.
-CANCELLABLE = (lc.PENDING, lc.CLAIMED, lc.UNKNOWN, lc.FAILED, lc.DEAD)
-RESOLVABLE = (lc.FAILED, lc.DEAD, lc.UNKNOWN)
+# Where each action may be taken from: lifecycle.MOVES (retry and resend differ only there).
+RESOLVABLE = lc.RESOLVABLE
 
 
 @dataclass(frozen=True)
@@ -37,10 +31,9 @@ def retry(
     session: Session, message_id: int, actor: str, now: datetime, resend_unknown: bool = False
 ) -> ActionResult:
     """Queue a failed or dead row again now; an `unknown` row only with resend_unknown=True."""
-    allowed = (*RETRYABLE, lc.UNKNOWN) if resend_unknown else RETRYABLE
+    move = lc.Move.RESEND if resend_unknown else lc.Move.RETRY
     action = RESEND_UNKNOWN if resend_unknown else RETRY
     values: dict[str, object] = dict(
-        status=lc.PENDING,
         next_attempt_at=now,
         attempts=0,
         lease_owner=None,
@@ -50,19 +43,18 @@ def retry(
         reason=f"retried by {actor}",
         updated_at=now,
     )
-    return _move(session, message_id, actor, now, action, allowed, values)
+    return _move(session, message_id, actor, now, action, move, values)
 
 
 def cancel(session: Session, message_id: int, actor: str, now: datetime) -> ActionResult:
     """Cancel a row that has not been handed to a provider (or whose fate is unknown)."""
     values: dict[str, object] = dict(
-        status=lc.CANCELLED,
         lease_owner=None,
         lease_expires_at=None,
         reason=f"cancelled by {actor}",
         updated_at=now,
     )
-    return _move(session, message_id, actor, now, CANCEL, CANCELLABLE, values)
+    return _move(session, message_id, actor, now, CANCEL, lc.Move.CANCEL, values)
 
 
 def resolve(session: Session, message_id: int, actor: str, now: datetime) -> ActionResult:
@@ -83,24 +75,24 @@ def _move(
     actor: str,
     now: datetime,
     action: str,
-    allowed: tuple[str, ...],
+    move: lc.Move,
     values: dict[str, object],
 ) -> ActionResult:
     status = _status(session, message_id)
     if status is None:
         return ActionResult(message_id, action, False, "no such message")
-    if status not in allowed:
-        return _refused(message_id, action, status, allowed)
+    if not lc.allowed(status, move):
+        return _refused(message_id, action, status, lc.sources(move))
     # Compare-and-set on the status we read, so a worker that moved the row meanwhile wins.
     stmt = (
         update(MESSAGES)
-        .where(M.id == message_id, M.status == status)
-        .values(**values)
+        .where(M.id == message_id, M.status == status, movable(move))
+        .values(status=lc.target(move), **values)
         .returning(M.id)
     )
     if session.execute(stmt).scalar_one_or_none() is None:
         return ActionResult(message_id, action, False, "the message changed meanwhile; try again")
-    detail = f"{status} -> {values['status']}"
+    detail = f"{status} -> {lc.target(move)}"
     _audit(session, actor, action, message_id, detail, now)
     return ActionResult(message_id, action, True, detail)
 

@@ -12,7 +12,7 @@ from reminders import lifecycle as lc
 from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
 from reminders.enrollment import replan_patient
-from reminders.models import Clinic, Message, Patient, Treatment
+from reminders.models import Clinic, Message, Patient, Treatment, movable
 from reminders.protocol import load_protocol
 from reminders.replanning import PlanEntry
 from reminders.stops import inherit_stop, stop_elsewhere
@@ -66,19 +66,22 @@ def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -
 
 def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: datetime) -> None:
     """Rows revived by an opt-in whose time has passed are skipped: the moment is gone."""
-    revived = session.exec(
-        select(Message).where(
-            Message.patient_id == patient.id,
-            Message.status == lc.PENDING,
+    session.flush()
+    session.execute(
+        sa.update(Message)
+        .where(
+            col(Message.patient_id) == patient.id,
+            movable(lc.Move.SKIP_MISSED),
             col(Message.id).in_([i for i in ids if i is not None]),
             col(Message.due_at) < now,
         )
+        .values(
+            status=lc.target(lc.Move.SKIP_MISSED),
+            next_attempt_at=None,
+            reason="fell due while the patient had opted out",
+            updated_at=now,
+        )
     )
-    for row in revived:
-        row.status, row.next_attempt_at = lc.SKIPPED, None
-        row.reason, row.updated_at = "fell due while the patient had opted out", now
-        session.add(row)
-    session.flush()
 
 
 # Built once: a Core statement skips the ORM's overhead.

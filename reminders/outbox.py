@@ -1,4 +1,4 @@
-"""The outbox table's set-based operations: claim due rows atomically, record outcomes."""
+"""The outbox table's set-based operations: claim due rows atomically, start their sends."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlmodel import select as select_models
 
 from reminders import lifecycle as lc
 from reminders.db import is_sqlite, session_scope
-from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment
+from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment, movable
 from reminders.sendcheck import Reachable, consent_problem
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: time
         sqlite_due(now, limit)
         if is_sqlite(engine)
         else select(M.id)
-        .where(M.status == lc.PENDING, M.next_attempt_at <= now)
+        .where(movable(lc.Move.CLAIM), M.next_attempt_at <= now)
         .order_by(M.next_attempt_at)
         .limit(limit)
         # PostgreSQL: concurrent claimers skip each other's rows. SQLite has no FOR UPDATE,
@@ -43,8 +43,13 @@ def claim_due(engine: Engine, now: datetime, limit: int, owner: str, lease: time
     due = due.cte("due").prefix_with("MATERIALIZED")
     claim = (
         update(MESSAGES)
-        .where(M.id == due.c.id, M.status == lc.PENDING)
-        .values(status=lc.CLAIMED, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .where(M.id == due.c.id, movable(lc.Move.CLAIM))
+        .values(
+            status=lc.target(lc.Move.CLAIM),
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            updated_at=now,
+        )
         .returning(M.id)
     )
     with session_scope(engine) as session:
@@ -60,7 +65,7 @@ def sqlite_due(now: datetime, limit: int) -> Any:
     return (
         text(
             "SELECT id FROM message INDEXED BY ix_message_due "
-            "WHERE status = 'pending' AND next_attempt_at <= :now "
+            f"WHERE status = '{lc.PENDING}' AND next_attempt_at <= :now "
             "ORDER BY next_attempt_at LIMIT :limit"
         )
         .bindparams(bindparam("now", now, type_=M.next_attempt_at.type), limit=limit)
@@ -73,20 +78,34 @@ def release_claims(engine: Engine, ids: Sequence[int], now: datetime) -> None:
     with session_scope(engine) as session:
         session.execute(
             update(MESSAGES)
-            .where(M.id.in_(ids), M.status == lc.CLAIMED)
-            .values(status=lc.PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
+            .where(M.id.in_(ids), movable(lc.Move.RELEASE))
+            .values(
+                status=lc.target(lc.Move.RELEASE),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
         )
 
 
 def start_sending(
-    session: Session, ids: Sequence[int], owner: str, now: datetime, lease: timedelta
+    session: Session,
+    ids: Sequence[int],
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    max_attempts: int,
 ) -> list[int]:
-    """Move claimed rows to sending (one attempt each); return the ids this worker now owns."""
+    """Move claimed rows to sending (one attempt each); return the ids this worker now owns.
+
+    The only statement that counts an attempt keeps the ceiling (as lc.may_start), so no path back
+    to pending (lease sweep, reconciliation, hand-backs) can lead to one attempt too many.
+    """
     stmt = (
         update(MESSAGES)
-        .where(M.id.in_(ids), M.status == lc.CLAIMED)
+        .where(M.id.in_(ids), movable(lc.Move.START), M.attempts < max_attempts)
         .values(
-            status=lc.SENDING,
+            status=lc.target(lc.Move.START),
             attempts=M.attempts + 1,
             lease_owner=owner,
             lease_expires_at=now + lease,
@@ -94,7 +113,27 @@ def start_sending(
         )
         .returning(M.id)
     )
-    return list(session.execute(stmt).scalars().all())
+    owned = list(session.execute(stmt).scalars().all())
+    if len(owned) < len(ids) and exhaust(session, ids, max_attempts, now):
+        log.warning("claimed rows out of attempts (%d) are dead, not sent", max_attempts)
+    return owned
+
+
+def exhaust(session: Session, ids: Sequence[int], max_attempts: int, now: datetime) -> int:
+    """Claimed rows that have used all their attempts are dead rather than started again."""
+    stmt = (
+        update(MESSAGES)
+        .where(M.id.in_(ids), movable(lc.Move.EXHAUST), M.attempts >= max_attempts)
+        .values(
+            status=lc.target(lc.Move.EXHAUST),
+            reason=f"gave up: all {max_attempts} attempts used",
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def load_rows(
@@ -130,62 +169,6 @@ def sms_history(session: Session, patient_ids: set[int]) -> dict[int, list[datet
 def as_utc(moment: datetime) -> datetime:
     """Core queries on SQLite hand back naive UTC; make it aware."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class RowOutcome:
-    """The result of one send attempt, as the row should record it."""
-
-    message_id: int
-    status: str
-    attempts: int
-    reason: str | None = None
-    next_attempt_at: datetime | None = None
-    provider_id: str | None = None
-    provider_code: str | None = None
-    last_error: str | None = None
-    sent_at: datetime | None = None
-    opt_out: bool = False
-
-
-def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetime) -> int:
-    """Write many outcomes in one transaction, each only while its row is still `sending`."""
-    if not outcomes:
-        return 0
-    stmt = (
-        update(MESSAGES)
-        .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            reason=bindparam("b_reason"),
-            next_attempt_at=bindparam("b_next"),
-            provider_id=bindparam("b_provider_id"),
-            provider_code=bindparam("b_code"),
-            last_error=bindparam("b_error"),
-            sent_at=bindparam("b_sent_at"),
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-    )
-    params = [
-        {
-            "b_id": o.message_id,
-            "b_status": o.status,
-            "b_attempts": o.attempts,
-            "b_reason": o.reason,
-            "b_next": o.next_attempt_at,
-            "b_provider_id": o.provider_id,
-            "b_code": o.provider_code,
-            "b_error": (o.last_error or None) and o.last_error[:1000],
-            "b_sent_at": o.sent_at,
-        }
-        for o in outcomes
-    ]
-    with engine.begin() as connection:
-        result = connection.execute(stmt, params)
-    return int(result.rowcount or 0)
 
 
 def text_digest(text: str) -> str:

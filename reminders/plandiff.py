@@ -57,9 +57,10 @@ def diff_plan(
             if values:
                 changes.append(RowChange("update", message_id=row.id, values=tuple(values.items())))
     for row in by_slot.values():
-        if row.status == lc.PENDING and replannable(row):
+        if lc.allowed(row.status, lc.Move.REPLAN_CANCEL) and replannable(row):
             reason = (reasons or {}).get(row.step_key, cancel_reason)
-            cancel = (("status", lc.CANCELLED), ("reason", reason), ("next_attempt_at", None))
+            cancelled = lc.target(lc.Move.REPLAN_CANCEL)
+            cancel = (("status", cancelled), ("reason", reason), ("next_attempt_at", None))
             changes.append(RowChange("update", message_id=row.id, values=cancel))
     return changes
 

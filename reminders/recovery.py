@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from reminders import lifecycle as lc
 from reminders.channels.base import SendError
-from reminders.models import MESSAGES, PATIENTS
+from reminders.models import MESSAGES, PATIENTS, movable
 from reminders.outbox import text_digest
 
 log = logging.getLogger(__name__)
@@ -58,15 +58,20 @@ def sweep_expired_leases(engine: Engine, now: datetime) -> tuple[int, int]:
     with engine.begin() as connection:
         returned = connection.execute(
             update(MESSAGES)
-            .where(M.status == lc.CLAIMED, M.lease_expires_at < now)
-            .values(status=lc.PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
+            .where(movable(lc.Move.EXPIRE), M.lease_expires_at < now)
+            .values(
+                status=lc.target(lc.Move.EXPIRE),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
         ).rowcount
         # The lease expiry stays on the row: it bounds when the lost send was attempted.
         lost = connection.execute(
             update(MESSAGES)
-            .where(M.status == lc.SENDING, M.lease_expires_at < now)
+            .where(movable(lc.Move.LOSE), M.lease_expires_at < now)
             .values(
-                status=lc.UNKNOWN,
+                status=lc.target(lc.Move.LOSE),
                 updated_at=now,
                 reason="the sender stopped mid-send; reconciling with the provider",
             )
@@ -181,16 +186,19 @@ class LookupFinder:
 def settle(engine: Engine, message_id: int, finding: Finding, now: datetime) -> None:
     """Apply a provider's answer to an unknown row; never a blind resend."""
     if finding.verdict == FOUND:
+        move = lc.Move.FOUND
         values: dict[str, object] = dict(
-            status=lc.SENT,
             provider_id=finding.provider_id,
             sent_at=now,
+            updated_at=now,
             reason="reconciled: the provider has it",
         )
     elif finding.verdict == NOT_FOUND:
+        # Back to pending even after its last attempt: start_sending keeps the ceiling.
+        move = lc.Move.NOT_FOUND
         values = dict(
-            status=lc.PENDING,
             next_attempt_at=now,
+            updated_at=now,
             reason="reconciled: the provider never received it",
         )
     else:
@@ -198,6 +206,6 @@ def settle(engine: Engine, message_id: int, finding: Finding, now: datetime) -> 
     with engine.begin() as connection:
         connection.execute(
             update(MESSAGES)
-            .where(M.id == message_id, M.status == lc.UNKNOWN)
-            .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
+            .where(M.id == message_id, movable(move))
+            .values(status=lc.target(move), lease_owner=None, lease_expires_at=None, **values)
         )

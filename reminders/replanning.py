@@ -31,6 +31,7 @@ from reminders.planner import (
     plan,
 )
 from reminders.protocol import Protocol
+from reminders.rewrites import rewrite_rows
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ def replan_one(
     changes = diff_plan(existing, fresh, cancel_reason, reasons)
     by_id = {row.id: row for row in existing}
     new_rows = []
+    rewrites: list[tuple[Message, dict[str, Any]]] = []
     for change in changes:
         if change.action == "insert" and change.planned is not None:
             assert treatment.id is not None and patient.id is not None
@@ -280,12 +282,9 @@ def replan_one(
                 )
             )
         else:
-            row = by_id[change.message_id]
-            for name, value in change.values:
-                setattr(row, name, value)
-            row.updated_at = now
-            session.add(row)
+            rewrites.append((by_id[change.message_id], dict(change.values, updated_at=now)))
     session.flush()
+    rewrite_rows(session, rewrites)
     insert_rows(session, new_rows)
     return new_rows
 

@@ -14,7 +14,7 @@ LANES = {"sms": 50, "email": 100}
 HEIGHT = 150
 MIN_TICK_GAP = 45
 # What the picture says about each status: a legend word and a colour.
-KINDS = {
+KINDS: dict[str, tuple[str, str]] = {
     lc.DELIVERED: ("delivered", "#1a7f37"),
     lc.SENT: ("sent", "#0969da"),
     lc.PENDING: ("upcoming", "#ffffff"),

@@ -46,7 +46,7 @@ def test_a_live_claim_is_left_alone(engine: Engine) -> None:
 def test_an_expired_send_becomes_unknown_never_pending(engine: Engine) -> None:
     [message_id] = due_rows(engine)
     with session_scope(engine) as session:
-        start_sending(session, [message_id], "w1", datetime.now(UTC), LEASE)
+        start_sending(session, [message_id], "w1", datetime.now(UTC), LEASE, max_attempts=6)
     sweep_expired_leases(engine, datetime.now(UTC) + timedelta(minutes=3))
     assert row(engine, message_id).status == "unknown"
 
