@@ -126,3 +126,24 @@ def test_a_21610_report_opts_out_a_patient_of_a_broken_clinic(hooks: Hooks) -> N
     assert response.status_code == 200
     assert hooks.patient().sms_opted_out_at is not None
     assert "pending" not in statuses(hooks, "sms")
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("patient.opted_out", {"patient_id": "p-1", "channel": "sms"}),
+        ("patient.updated", {"patient": {"external_id": "p-1", "consent": {"sms": False}}}),
+    ],
+)
+def test_a_clinic_withdrawing_sms_consent_is_applied_although_its_window_is_broken(
+    hooks: Hooks, kind: str, data: dict[str, object]
+) -> None:
+    enroll(hooks)
+    break_window(hooks)
+    response = hooks.post_event(kind, data)
+    assert response.status_code == 202, response.text
+    patient = hooks.patient()
+    assert patient.sms_opted_out_at is not None or not patient.consent_sms
+    assert statuses(hooks, "sms") == {"skipped"}
+    assert statuses(hooks, "email") == {"pending"}
+    assert any("re-planning waits" in w for w in response.json()["warnings"])
