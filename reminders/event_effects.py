@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,7 @@ class Applied:
     patient: Patient
     plan: list[PlanEntry]
     treatment: Treatment | None = None
+    notes: tuple[str, ...] = ()  # about the clinic rather than the patient
 
     def plan_json(self) -> list[dict[str, Any]]:
         """The plan as the 202 answer shows it: a reason on every row that will not go."""
@@ -68,19 +69,30 @@ class Applied:
                 treatment.external_id, treatment.ended_at, treatment.next_session_at
             )
             found += [spacing] if spacing else []
-        return found
+        return found + list(self.notes)
+
+
+# Changes to a patient alone: recorded (so a withdrawn consent stops texts at once) even when
+# the clinic's settings cannot be planned with; every other event needs a plan and is refused.
+WITHOUT_PLANNING = ("patient.updated", "patient.opted_out")
 
 
 def apply_event(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     """Make the database say what the event says; return the patient and their plan."""
     unworkable = unworkable_setting(clinic)
-    if unworkable is not None:  # stored by an older version; planning would fail on it
-        setting, rule = unworkable
+    if unworkable is None:
+        return HANDLERS[event.type](session, clinic, event, now)
+    setting, rule = unworkable  # stored by an older version; planning would fail on it
+    if event.type not in WITHOUT_PLANNING:
         raise EventRefusedError(
             f"clinic.{setting}", f"{rule}; an operator must fix it (reminders clinics set)"
         )
-    handler: Callable[[Session, Clinic, Event, datetime], Applied] = HANDLERS[event.type]
-    return handler(session, clinic, event, now)
+    applied = HANDLERS[event.type](session, clinic, event, now)
+    note = (
+        f"clinic.{setting}: {rule}; the change is recorded, but re-planning waits until an "
+        "operator fixes it (reminders clinics set)"
+    )
+    return replace(applied, notes=(note,))
 
 
 def find_patient(session: Session, clinic: Clinic, external_id: str | None) -> Patient:

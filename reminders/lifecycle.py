@@ -54,6 +54,7 @@ class Move(StrEnum):
     REPLAN_SKIP = "replan_skip"
     REPLAN_CANCEL = "replan_cancel"
     SKIP_MISSED = "skip_missed"  # an opt-in: a revived row whose time passed meanwhile
+    WITHHOLD = "withhold"  # consent withdrawn (STOP, unsubscribe): stops without a re-plan
     RETRY = "retry"  # an operator queues a row that will not move again on its own
     RESEND = "resend"  # an operator resends an unknown row, knowing it may duplicate
     CANCEL = "cancel"  # an operator cancels a row nobody is sending right now
@@ -95,6 +96,7 @@ MOVES: dict[Move, Transition] = {
     Move.REPLAN_SKIP: Transition(REPLANNABLE, SKIPPED),
     Move.REPLAN_CANCEL: Transition((PENDING,), CANCELLED),
     Move.SKIP_MISSED: Transition((PENDING,), SKIPPED),
+    Move.WITHHOLD: Transition((PENDING,), SKIPPED),
     Move.RETRY: Transition((FAILED, DEAD), PENDING),
     Move.RESEND: Transition((FAILED, DEAD, UNKNOWN), PENDING),
     Move.CANCEL: Transition((PENDING, CLAIMED, UNKNOWN, FAILED, DEAD), CANCELLED),

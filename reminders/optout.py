@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,13 +10,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders import lifecycle as lc
+from reminders.clinics import unworkable_setting
 from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
 from reminders.enrollment import replan_patient
 from reminders.models import Clinic, Message, Patient, Treatment, movable
 from reminders.protocol import load_protocol
-from reminders.replanning import PlanEntry
+from reminders.replanning import PlanEntry, current_plan
+from reminders.sendcheck import consent_problem
 from reminders.stops import inherit_stop, stop_elsewhere
+
+log = logging.getLogger(__name__)
+CHANNELS = ("sms", "email")
 
 
 def patients_with_phone(session: Session, phone: str) -> list[Patient]:
@@ -56,12 +62,49 @@ def opt_in(session: Session, phone: str, now: datetime) -> list[Patient]:
 
 
 def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> list[PlanEntry]:
-    """Re-plan all of the patient's treatments at once; `reason` explains what is cancelled."""
+    """Withhold what the patient may no longer get, then re-plan all their treatments at once.
+
+    Withholding needs no planning, so a consent change takes effect even at a clinic whose
+    stored settings cannot be planned with; its re-plan waits for the fix. `reason` explains
+    what the re-plan cancels.
+    """
+    withhold_unreachable(session, patient, now)
     clinic = session.get(Clinic, patient.clinic_id)
     assert clinic is not None
+    unworkable = unworkable_setting(clinic)
+    if unworkable is not None:
+        log.warning(
+            "clinic %r: %s cannot work (%s); consent change applied, re-planning waits "
+            "until the clinic is fixed",
+            clinic.id,
+            *unworkable,
+        )
+        return current_plan(session, patient)
     treatments = session.exec(select(Treatment.id).where(Treatment.patient_id == patient.id))
     reasons: dict[int | None, str] = dict.fromkeys(treatments, reason)
     return replan_patient(session, patient, clinic, load_protocol(clinic.protocol), now, reasons)
+
+
+def withhold_unreachable(session: Session, patient: Patient, now: datetime) -> None:
+    """Stop the patient's pending rows, in one statement per channel they cannot be written to."""
+    for channel in CHANNELS:
+        reason = consent_problem(channel, patient)
+        if reason is None:
+            continue
+        session.execute(
+            sa.update(Message)
+            .where(
+                col(Message.patient_id) == patient.id,
+                col(Message.channel) == channel,
+                movable(lc.Move.WITHHOLD),
+            )
+            .values(
+                status=lc.target(lc.Move.WITHHOLD),
+                next_attempt_at=None,
+                reason=reason,
+                updated_at=now,
+            )
+        )
 
 
 def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: datetime) -> None:

@@ -201,6 +201,12 @@ def outbox_of(
     return treatments, rows
 
 
+def current_plan(session: Session, patient: Patient) -> list[PlanEntry]:
+    """The patient's outbox as it stands, shaped as a re-plan reports it."""
+    treatments, rows = outbox_of(session, patient)
+    return plan_after(treatments, rows, {})
+
+
 def plan_after(
     treatments: Sequence[Treatment],
     rows: Mapping[int | None, Sequence[Message]],

@@ -41,6 +41,7 @@ replan            pending cancelled skipped                -> pending
 replan_skip       pending cancelled skipped                -> skipped
 replan_cancel     pending                                  -> cancelled
 skip_missed       pending                                  -> skipped
+withhold          pending                                  -> skipped
 retry             failed dead                              -> pending
 resend            failed dead unknown                      -> pending
 cancel            pending claimed unknown failed dead      -> cancelled
