@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from reminders.localtime import Window, at_local, into_window
 
 WEEK = timedelta(days=7)
 
@@ -18,17 +20,20 @@ class SmsLedger:
     ) -> None:
         self.per_day, self.per_week, self.zone = per_day, per_week, zone
         self.times: list[datetime] = sorted(taken)
+        # Room kept free for texts not planned yet: counted by `fits`, never in `times`.
+        self.held: list[datetime] = []
 
-    def fits(self, moment: datetime) -> bool:
-        """Whether one more SMS at `moment` keeps both caps."""
+    def fits(self, moment: datetime, held: bool = True) -> bool:
+        """Whether one more SMS at `moment` keeps both caps (and, if `held`, the held room)."""
         if self.per_day < 1 or self.per_week < 1:
             return False
+        others = [*self.times, *self.held] if held and self.held else self.times
         day = moment.astimezone(self.zone).date()
-        same_day = sum(1 for when in self.times if when.astimezone(self.zone).date() == day)
+        same_day = sum(1 for when in others if when.astimezone(self.zone).date() == day)
         if same_day >= self.per_day:
             return False
         # Any per_week + 1 consecutive texts must span at least 7 days.
-        times = sorted([*self.times, moment])
+        times = sorted([*others, moment])
         low, high = bisect_left(times, moment), bisect_right(times, moment) - 1
         cap = self.per_week
         for first in range(max(0, low - cap), min(high, len(times) - cap - 1) + 1):
@@ -39,6 +44,36 @@ class SmsLedger:
     def take(self, moment: datetime) -> None:
         """Record an SMS at `moment`."""
         insort(self.times, moment)
+
+    def hold(self, moment: datetime) -> None:
+        """Keep room for an SMS expected at `moment` without recording it as promised."""
+        self.held.append(moment)
+
+
+def free_sms_slot(
+    ledger: SmsLedger, due: datetime, valid_until: datetime, window: Window, held: bool = True
+) -> datetime | None:
+    """The first moment from `due`, day by day at the same local time, that the caps allow."""
+    local = due.astimezone(ledger.zone)
+    candidate = due
+    for days in range(1, 400):
+        if candidate > valid_until:
+            return None
+        if ledger.fits(candidate, held):
+            return candidate
+        moved = at_local(local.date() + timedelta(days=days), local.time(), ledger.zone)
+        candidate = into_window(moved, window).astimezone(UTC)
+    return None
+
+
+def no_slot_reason(ledger: SmsLedger, due: datetime, valid_until: datetime, window: Window) -> str:
+    """Why an SMS gets no slot: room held for the next treatment, or the caps alone."""
+    if ledger.held and free_sms_slot(ledger, due, valid_until, window, held=False):
+        return "SMS kept for the next treatment's first days; the caps leave no other free day"
+    return (
+        f"SMS caps ({ledger.per_day} a day, {ledger.per_week} a week) "
+        "leave no free day before it expires"
+    )
 
 
 def within_caps(times: Iterable[datetime], per_day: int, per_week: int, zone: ZoneInfo) -> bool:

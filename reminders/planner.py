@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from reminders.caps import SmsLedger
+from reminders.caps import SmsLedger, free_sms_slot, no_slot_reason
 from reminders.localtime import at_local, into_window, zone_of
 from reminders.protocol import Protocol, Step
 
@@ -112,20 +112,28 @@ def plan(
         for index, step in enumerate(protocol.steps)
         if applies(step, course)
     )
+    ahead: list[tuple[int, datetime]] | None = None
+    booked = course.next_session_at is not None and "sms" in patient.channels
     planned: list[PlannedMessage] = []
-    for _, due, valid_until, _, step in timed:
+    for priority, due, valid_until, _, step in timed:
+        if booked and priority > timed[0][0]:
+            # Once this plan's most important texts have their slots, hold room for the next
+            # treatment's texts that outrank the steps still to place (the session reminders).
+            if ahead is None:
+                ahead = next_treatment_texts(
+                    course, patient, protocol, policy, timed[-1][0], ledger.times, now
+                )
+            while ahead and ahead[0][0] < priority:
+                ledger.hold(ahead.pop(0)[1])
         for channel in step.channels:
             item = PlannedMessage(
                 step.key, channel, due, valid_until, "planned", None, protocol.label, zone.key
             )
             reason = blocked(step, channel, patient, item, now)
             if reason is None and channel == "sms" and (step.key, channel) not in settled:
-                slot = free_sms_slot(ledger, due, valid_until, zone, policy)
+                slot = free_sms_slot(ledger, due, valid_until, policy)
                 if slot is None:
-                    reason = (
-                        f"SMS caps ({policy.sms_per_day} a day, {policy.sms_per_week} a week) "
-                        "leave no free day before it expires"
-                    )
+                    reason = no_slot_reason(ledger, due, valid_until, policy)
                 else:
                     ledger.take(slot)
                     item = replace(item, due_at=slot)
@@ -133,6 +141,34 @@ def plan(
                 item = replace(item, status="skipped", reason=reason)
             planned.append(item)
     return sorted(planned, key=lambda item: (item.due_at, item.key, item.channel))
+
+
+def next_treatment_texts(
+    course: Course,
+    patient: PatientFacts,
+    protocol: Protocol,
+    policy: ClinicPolicy,
+    below: int,
+    taken: Iterable[datetime],
+    now: datetime | None,
+) -> list[tuple[int, datetime]]:
+    """(priority, time) of the next treatment's texts of priority under `below`, by priority.
+
+    An estimate, by the same rules, as if the next treatment ended at the booked session and
+    around the texts `taken` so far. It is off when the session runs late (a moved or cancelled
+    session, or the next treatment itself, re-plans this course). It only keeps cap room free.
+    """
+    assert course.next_session_at is not None
+    steps = tuple(
+        replace(step, channels=("sms",))
+        for step in protocol.steps
+        if step.priority < below and "sms" in step.channels
+    )
+    after = Course(course.session_number + 1, course.sessions_planned)
+    texts = plan(course.next_session_at, patient, replace(protocol, steps=steps), policy, after,
+                 other_sms=taken, now=now)  # fmt: skip
+    priorities = {step.key: step.priority for step in steps}
+    return sorted((priorities[t.key], t.due_at) for t in texts if t.status == "planned")
 
 
 def blocked(
@@ -148,22 +184,6 @@ def blocked(
         return "expired before it could be planned"
     if item.due_at > item.valid_until:
         return "no time inside the sending window before it expires"
-    return None
-
-
-def free_sms_slot(
-    ledger: SmsLedger, due: datetime, valid_until: datetime, zone: ZoneInfo, policy: ClinicPolicy
-) -> datetime | None:
-    """The first moment from `due`, day by day at the same local time, that the caps allow."""
-    local = due.astimezone(zone)
-    candidate = due
-    for days in range(1, 400):
-        if candidate > valid_until:
-            return None
-        if ledger.fits(candidate):
-            return candidate
-        moved = at_local(local.date() + timedelta(days=days), local.time(), zone)
-        candidate = into_window(moved, policy).astimezone(UTC)
     return None
 
 

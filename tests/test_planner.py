@@ -208,3 +208,28 @@ def test_with_tight_caps_and_a_session_soon_the_early_steps_keep_their_texts() -
         reminder = one(messages, key, "sms")
         assert reminder.status == "skipped" and "SMS caps" in (reminder.reason or "")
         assert one(messages, key, "email").status == "planned"
+
+
+def test_session_reminders_leave_sms_room_for_the_next_treatments_first_days() -> None:
+    ended = local("UTC", 2026, 6, 1, 12, 0)
+    session = ended + timedelta(days=28)
+    messages = plan(ended, PatientFacts("UTC"), PROTOCOL, course=Course(1, 3, session))
+    assert one(messages, "session_week_before", "sms").status == "planned"
+    day_before = one(messages, "session_day_before", "sms")
+    assert day_before.status == "skipped"
+    assert day_before.reason is not None and "next treatment's first days" in day_before.reason
+    assert one(messages, "session_day_before", "email").status == "planned"
+    # The next treatment, ended at the session and fitted around these texts, keeps its own.
+    texts = [m.due_at for m in messages if m.channel == "sms" and m.status == "planned"]
+    after = plan(session, PatientFacts("UTC"), PROTOCOL, course=Course(2, 3), other_sms=texts)
+    for key in ("first_night", "day_1", "day_3"):
+        assert one(after, key, "sms").status == "planned", key
+
+
+def test_with_room_in_the_caps_both_session_reminders_keep_their_texts() -> None:
+    ended = local("UTC", 2026, 6, 1, 12, 0)
+    course = Course(1, 3, ended + timedelta(days=28))
+    policy = ClinicPolicy(sms_per_day=1, sms_per_week=4)
+    messages = plan(ended, PatientFacts("UTC"), PROTOCOL, policy, course)
+    for key in ("session_week_before", "session_day_before"):
+        assert one(messages, key, "sms").status == "planned", key

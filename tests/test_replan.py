@@ -128,13 +128,13 @@ def test_moving_then_cancelling_the_next_session_retimes_then_restores_the_nudge
 ) -> None:
     make_clinic(any_engine)
     apply(any_engine, treatment=replace(TREATMENT, next_session_at=ENDED + timedelta(days=35)))
-    first = by_step(any_engine)[("session_day_before", "sms")]["due_at"]
+    first = by_step(any_engine)[("session_day_before", "email")]["due_at"]
     apply(any_engine, treatment=replace(TREATMENT, next_session_at=ENDED + timedelta(days=42)))
-    assert by_step(any_engine)[("session_day_before", "sms")]["due_at"] == first + timedelta(7)
+    assert by_step(any_engine)[("session_day_before", "email")]["due_at"] == first + timedelta(7)
     apply(any_engine)
     after = by_step(any_engine)
-    assert after[("session_day_before", "sms")]["status"] == "cancelled"
-    assert after[("session_day_before", "sms")]["reason"] == "no next session booked"
+    assert after[("session_day_before", "email")]["status"] == "cancelled"
+    assert after[("session_day_before", "email")]["reason"] == "no next session booked"
     assert after[("book_next_session", "sms")]["status"] == "pending"
 
 

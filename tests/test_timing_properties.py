@@ -111,23 +111,51 @@ def test_makeup_advice_never_follows_the_first_night_advice_within_hours(case: C
             assert day_1 - first >= timedelta(hours=6)
 
 
+EARLY = frozenset(s.key for s in PROTOCOL.steps if s.priority == 1)
+
+
+def early_texts(messages: list[PlannedMessage]) -> list[PlannedMessage]:
+    return [m for m in messages if m.key in EARLY and m.channel == "sms"]
+
+
+def texting(case: Case, per_day: int, per_week: int) -> Case:
+    """The case for a patient who takes texts, under the given caps."""
+    window = (case.policy.window_start, case.policy.window_end)
+    return replace(
+        case,
+        patient=replace(case.patient, channels=frozenset({"sms", "email"})),
+        policy=ClinicPolicy(*window, sms_per_day=per_day, sms_per_week=per_week),
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(cases(), st.integers(1, 10 * 24), st.integers(1, 2), st.integers(1, 4))
 def test_a_session_booked_soon_never_changes_the_early_aftercare_texts(
     case: Case, hours_later: int, per_day: int, per_week: int
 ) -> None:
-    early = {s.key for s in PROTOCOL.steps if s.priority == 1}
-    assert early == {"first_night", "day_1", "day_3"}
-    window = (case.policy.window_start, case.policy.window_end)
-    case = replace(
-        case,
-        patient=replace(case.patient, channels=frozenset({"sms", "email"})),
-        policy=ClinicPolicy(*window, sms_per_day=per_day, sms_per_week=per_week),
-    )
+    assert {"first_night", "day_1", "day_3"} == EARLY
+    case = texting(case, per_day, per_week)
     booked = replace(case, course=Course(1, 3, case.ended + timedelta(hours=hours_later)))
     last = replace(case, course=Course(3, 3))  # no session reminders, no booking nudges
+    assert early_texts(run(booked)) == early_texts(run(last))
 
-    def texts_of(messages: list[PlannedMessage]) -> list[PlannedMessage]:
-        return [m for m in messages if m.key in early and m.channel == "sms"]
 
-    assert texts_of(run(booked)) == texts_of(run(last))
+@settings(max_examples=300, deadline=None)
+@given(cases(), st.integers(1, 45 * 24), st.integers(1, 2), st.integers(1, 4))
+def test_a_booked_session_never_costs_the_next_treatment_its_early_texts(
+    case: Case, hours_later: int, per_day: int, per_week: int
+) -> None:
+    # The next treatment ends at the booked session and is fitted around this course's texts:
+    # the session reminders and later steps take only room its days 0-3 do not need.
+    case = texting(case, per_day, per_week)
+    session = case.ended + timedelta(hours=hours_later)
+    this_course = run(replace(case, course=Course(1, 3, session)))
+
+    def next_early_texts(before: list[PlannedMessage]) -> list[PlannedMessage]:
+        taken = [*case.other_sms, *(m.due_at for m in sent(before) if m.channel == "sms")]
+        after = plan(session, case.patient, PROTOCOL, case.policy, Course(2, 3),
+                     other_sms=taken, now=case.now)  # fmt: skip
+        return early_texts(after)
+
+    only_early = [m for m in this_course if m.key in EARLY]
+    assert next_early_texts(this_course) == next_early_texts(only_early)
