@@ -124,7 +124,11 @@ def _window(value: Any) -> Any:
     return start, end
 
 
-Phone = Annotated[str, AfterValidator(_phone), WithJsonSchema({"type": "string"})]
+Phone = Annotated[
+    str,
+    AfterValidator(_phone),
+    WithJsonSchema({"type": "string", "description": "E.164, or national in the clinic's region"}),
+]
 Email = Annotated[
     str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})
 ]
