@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, time
+from functools import cache
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import available_timezones
 
@@ -31,7 +32,12 @@ SUPPORTED_LOCALES: tuple[str, ...] = get_args(Locale)
 AREAS: tuple[str, ...] = get_args(Area)
 MAX_SESSIONS = 12
 NEEDLE_DEPTH_MM = (0.1, 3.0)
-ZONES = available_timezones() | {"UTC"}
+
+
+@cache
+def zones() -> frozenset[str]:
+    """IANA zone names; read on first use, as importing does no I/O."""
+    return frozenset(available_timezones() | {"UTC"})
 
 
 class Model(BaseModel):
@@ -135,13 +141,19 @@ Email = Annotated[
 Timezone = Annotated[
     str,
     rule(
-        lambda zone: zone in ZONES, "timezone", "not an IANA time zone name (e.g. 'Europe/Madrid')"
+        lambda zone: zone in zones(),
+        "timezone",
+        "not an IANA time zone name (e.g. 'Europe/Madrid')",
     ),
     Field(examples=["Europe/Madrid"]),
 ]
 Language = Annotated[Locale, BeforeValidator(_language), Field(description="es-MX is read as es")]
 Moment = Annotated[
-    AwareDatetime, BeforeValidator(_iso_only), Field(examples=["2025-05-01T15:30:00+02:00"])
+    AwareDatetime,
+    BeforeValidator(_iso_only),
+    # Also keeps converting to UTC or adding days from overflowing (a 500, not a 422).
+    rule(lambda at: 2000 <= at.year <= 2100, "plausible", "a date between 2000 and 2100"),
+    Field(examples=["2025-05-01T15:30:00+02:00"]),
 ]
 Sessions = Annotated[int, Field(ge=1, le=MAX_SESSIONS)]
 NeedleDepth = Annotated[float, Field(ge=NEEDLE_DEPTH_MM[0], le=NEEDLE_DEPTH_MM[1])]

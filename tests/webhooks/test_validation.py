@@ -34,6 +34,8 @@ BAD_FIELDS = [
     ("patient__consent", "yes", "data.patient.consent"),
     ("treatment__ended_at", "2030-05-01T15:30:00", "data.treatment.ended_at"),
     ("treatment__ended_at", "yesterday", "data.treatment.ended_at"),
+    ("treatment__ended_at", "0001-01-01T00:30:00+01:00", "data.treatment.ended_at"),
+    ("treatment__next_session_at", "9999-12-31T23:59:00-01:00", "data.treatment.next_session_at"),
     ("treatment__area", "elbow", "data.treatment.area"),
     ("patient__phone_number", "+34612345678", "data.patient.phone_number"),
     ("treatment__depth", 1.0, "data.treatment.depth"),
