@@ -6,13 +6,14 @@ import base64
 import json
 import re
 import secrets
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
-import phonenumbers
+from pydantic import AfterValidator, StringConstraints, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
 from sqlmodel import Session, col, select
 
-from reminders.fields import SUPPORTED_LOCALES
+from reminders.fields import Email, Locale, Model, Phone, Region, Url, Window, problems
 from reminders.models import Clinic
 from reminders.overrides import apply_overrides, validate_overrides
 from reminders.planner import ClinicPolicy, PolicyError
@@ -77,14 +78,49 @@ def rotate_secret(
     return secret
 
 
+def _overrides(value: Any, info: ValidationInfo) -> Any:
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as exc:
+        raise PydanticCustomError("json", "not JSON: {why}", {"why": str(exc)}) from None
+    try:
+        validate_overrides(
+            load_protocol((info.context or {})["protocol"]), data, "protocol_overrides"
+        )
+    except ProtocolError as exc:
+        where = f"step {exc.step!r}, field {exc.field!r}: {exc.problem}"
+        raise PydanticCustomError("overrides", "{why}", {"why": where}) from None
+    return data
+
+
+class ClinicSettings(Model):
+    """The settings an operator may change; phone numbers are read in the clinic's region."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    default_region: Region | None = None  # before phone, which is read in it
+    phone: Phone | None = None
+    email: Email | None = None
+    booking_url: Url | None = None
+    window: Window | None = None
+    locale: Locale | None = None
+    protocol_overrides: Annotated[Any, AfterValidator(_overrides)] = None
+
+
 def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:
     """Validate and set the given settings (None values are left alone)."""
-    for name, value in settings.items():
-        if value is None:
-            continue
-        if name not in SETTERS:
-            raise ClinicError(f"{name}: not a clinic setting; one of {sorted(SETTERS)}")
-        SETTERS[name](clinic, value)
+    given = {name: value for name, value in settings.items() if value is not None}
+    context = {"region": clinic.default_region, "protocol": clinic.protocol}
+    try:
+        checked = ClinicSettings.model_validate(given, context=context)
+    except ValidationError as exc:
+        raise ClinicError(
+            "; ".join(f"{p['field']}: {p['problem']}" for p in problems(exc))
+        ) from None
+    for name in checked.model_fields_set - {"window"}:
+        setattr(clinic, name, getattr(checked, name))
+    if checked.window is not None:
+        clinic.window_start, clinic.window_end = checked.window
     checked_policy(clinic)
 
 
@@ -107,85 +143,6 @@ def checked_policy(clinic: Clinic) -> ClinicPolicy:
     if problem is not None:
         raise ClinicError(f"{problem[0]}: {problem[1]}")
     return policy_of(clinic)
-
-
-def _phone(clinic: Clinic, value: str) -> None:
-    try:
-        number = phonenumbers.parse(value, clinic.default_region)
-    except phonenumbers.NumberParseException:
-        raise ClinicError("phone: not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ClinicError("phone: not a valid phone number")
-    clinic.phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _email(clinic: Clinic, value: str) -> None:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        clinic.email = validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ClinicError(f"email: {exc}") from None
-
-
-def _region(clinic: Clinic, value: str) -> None:
-    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise ClinicError("default_region: a two-letter region code such as US or ES")
-    clinic.default_region = value.upper()
-
-
-def _window(clinic: Clinic, value: str) -> None:
-    try:
-        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
-    except ValueError:
-        raise ClinicError("window: local hours like '08:00-20:00'") from None
-    clinic.window_start, clinic.window_end = start, end
-
-
-def _locale(clinic: Clinic, value: str) -> None:
-    if value not in SUPPORTED_LOCALES:
-        raise ClinicError(f"locale: one of {', '.join(SUPPORTED_LOCALES)}")
-    clinic.locale = value
-
-
-def _url(clinic: Clinic, value: str) -> None:
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ClinicError("booking_url: an http(s) URL")
-    clinic.booking_url = value
-
-
-def _overrides(clinic: Clinic, value: str | dict[str, Any]) -> None:
-    try:
-        data = json.loads(value) if isinstance(value, str) else value
-    except json.JSONDecodeError as exc:
-        raise ClinicError(f"protocol_overrides: not JSON: {exc}") from None
-    try:
-        validate_overrides(load_protocol(clinic.protocol), data, "protocol_overrides")
-    except ProtocolError as exc:
-        raise ClinicError(str(exc)) from None
-    clinic.protocol_overrides = data
-
-
-def _text(field: str, limit: int) -> Any:
-    def set_text(clinic: Clinic, value: str) -> None:
-        if len(value) > limit:
-            raise ClinicError(f"{field}: at most {limit} characters")
-        setattr(clinic, field, value.strip())
-
-    return set_text
-
-
-SETTERS = {
-    "name": _text("name", 200),
-    "address": _text("address", 300),
-    "default_region": _region,
-    "phone": _phone,
-    "email": _email,
-    "booking_url": _url,
-    "window": _window,
-    "locale": _locale,
-    "protocol_overrides": _overrides,
-}
 
 
 def protocol_for(clinic: Clinic) -> Protocol:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from reminders.consent_gate import ConsentGate
-from reminders.events import Event
+from reminders.events import Event, PatientOptedOut, PatientUpdated, TreatmentCompleted
 from reminders.models import PATIENTS
 
 STORED_PHONE = sa.select(PATIENTS.c.phone).where(
@@ -37,25 +34,19 @@ def numbers_withdrawn(
 
 def patient_of(event: Event) -> str | None:
     """The clinic's id of the patient whose consent or number the event may change."""
-    if event.type == "treatment.completed" and event.patient is not None:
-        return event.patient.external_id
-    if event.type == "patient.updated" and event.change is not None:
-        return event.change.external_id
-    if event.type == "patient.opted_out":
-        return event.patient_id
+    if isinstance(event, TreatmentCompleted | PatientUpdated):
+        return event.data.patient.external_id
+    if isinstance(event, PatientOptedOut):
+        return event.data.patient_id
     return None
 
 
 def withdraws_sms(event: Event, stored_phone: str) -> bool:
     """True if, once applied, no SMS may go to `stored_phone` for this patient."""
-    if event.type == "patient.opted_out":
-        return event.channel in ("sms", "all")
-    if event.type == "treatment.completed" and event.patient is not None:
-        given = event.patient  # a field left out keeps what is stored
-        moved = "phone" not in given.omitted and given.phone != stored_phone
-        return moved or ("consent_sms" not in given.omitted and not given.consent_sms)
-    if event.type == "patient.updated" and event.change is not None:
-        values: Mapping[str, Any] = dict(event.change.values)
-        moved = "phone" in values and values["phone"] != stored_phone
-        return moved or values.get("consent_sms") is False
+    if isinstance(event, PatientOptedOut):
+        return event.data.channel in ("sms", "all")
+    if isinstance(event, TreatmentCompleted | PatientUpdated):
+        sent = event.data.patient.values()  # a field left out keeps what is stored
+        moved = "phone" in sent and sent["phone"] != stored_phone
+        return moved or sent.get("consent_sms") is False
     return False

@@ -17,7 +17,15 @@ from reminders.enrollment import (
     upsert_patient,
     upsert_treatment,
 )
-from reminders.events import Event
+from reminders.events import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    Event,
+    PatientOptedOut,
+    PatientUpdated,
+    TreatmentCancelled,
+    TreatmentCompleted,
+)
 from reminders.intake_warnings import contact_warnings, spacing_warning
 from reminders.models import Clinic, Patient, Treatment
 from reminders.optout import honour_earlier_stop, replan_all
@@ -80,14 +88,15 @@ WITHOUT_PLANNING = ("patient.updated", "patient.opted_out")
 def apply_event(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
     """Make the database say what the event says; return the patient and their plan."""
     unworkable = unworkable_setting(clinic)
+    handler: Callable[[Session, Clinic, Any, datetime], Applied] = HANDLERS[event.type]
     if unworkable is None:
-        return HANDLERS[event.type](session, clinic, event, now)
+        return handler(session, clinic, event, now)
     setting, rule = unworkable  # stored by an older version; planning would fail on it
     if event.type not in WITHOUT_PLANNING:
         raise EventRefusedError(
             f"clinic.{setting}", f"{rule}; an operator must fix it (reminders clinics set)"
         )
-    applied = HANDLERS[event.type](session, clinic, event, now)
+    applied = handler(session, clinic, event, now)
     note = (
         f"clinic.{setting}: {rule}; the change is recorded, but re-planning waits until an "
         "operator fixes it (reminders clinics set)"
@@ -117,11 +126,12 @@ def find_treatment(session: Session, clinic: Clinic, external_id: str | None) ->
     return treatment
 
 
-def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
-    assert event.patient is not None and event.treatment is not None
-    patient, created = upsert_patient(session, clinic, event.patient, now)
+def _completed(
+    session: Session, clinic: Clinic, event: TreatmentCompleted, now: datetime
+) -> Applied:
+    patient, created = upsert_patient(session, clinic, event.data.patient.input(), now)
     try:
-        treatment = upsert_treatment(session, clinic, patient, event.treatment, now)
+        treatment = upsert_treatment(session, clinic, patient, event.data.treatment.input(), now)
     except TreatmentOwnerError as exc:  # the caller rolls back the patient upsert too
         raise EventRefusedError("data.treatment.external_id", str(exc)) from exc
     # Re-plans every treatment of the patient: contact, consent or opt-out may have changed.
@@ -130,8 +140,10 @@ def _completed(session: Session, clinic: Clinic, event: Event, now: datetime) ->
     return Applied(patient, plan, treatment)
 
 
-def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
-    treatment = find_treatment(session, clinic, event.treatment_id)
+def _treatment_cancelled(
+    session: Session, clinic: Clinic, event: TreatmentCancelled, now: datetime
+) -> Applied:
+    treatment = find_treatment(session, clinic, event.data.treatment_id)
     patient = session.get(Patient, treatment.patient_id)
     assert patient is not None
     if treatment.cancelled_at is None:
@@ -142,10 +154,12 @@ def _treatment_cancelled(session: Session, clinic: Clinic, event: Event, now: da
     return Applied(patient, replan(session, treatment, patient, clinic, protocol, now))
 
 
-def course_treatment(session: Session, clinic: Clinic, event: Event, patient: Patient) -> Treatment:
+def course_treatment(
+    session: Session, clinic: Clinic, treatment_id: str | None, patient: Patient
+) -> Treatment:
     """The named treatment, else the patient's latest treatment that is not cancelled."""
-    if event.treatment_id:
-        treatment = find_treatment(session, clinic, event.treatment_id)
+    if treatment_id:
+        treatment = find_treatment(session, clinic, treatment_id)
         if treatment.patient_id != patient.id:
             raise EventRefusedError("data.treatment_id", "belongs to another patient")
         return treatment
@@ -159,24 +173,28 @@ def course_treatment(session: Session, clinic: Clinic, event: Event, patient: Pa
     return latest
 
 
-def _appointment(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
-    patient = find_patient(session, clinic, event.patient_id)
-    treatment = course_treatment(session, clinic, event, patient)
-    if event.next_session_at is not None and event.next_session_at <= treatment.ended_at:
+def _appointment(
+    session: Session, clinic: Clinic, event: AppointmentBooked | AppointmentCancelled, now: datetime
+) -> Applied:
+    patient = find_patient(session, clinic, event.data.patient_id)
+    treatment = course_treatment(session, clinic, event.data.treatment_id, patient)
+    next_at = event.data.next_session_at if isinstance(event, AppointmentBooked) else None
+    if next_at is not None and next_at <= treatment.ended_at:
         raise EventRefusedError("data.next_session_at", "must be after the treatment ended")
-    treatment.next_session_at = event.next_session_at
+    treatment.next_session_at = next_at
     treatment.updated_at = now
     session.add(treatment)
-    reason = "appointment booked" if event.next_session_at else "appointment cancelled"
+    reason = "appointment booked" if next_at else "appointment cancelled"
     protocol = load_protocol(clinic.protocol)
     plan = replan(session, treatment, patient, clinic, protocol, now, cancel_reason=reason)
     return Applied(patient, plan, treatment)
 
 
-def _patient_updated(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
-    assert event.change is not None
-    patient = find_patient(session, clinic, event.change.external_id)
-    for name, value in event.change.values:
+def _patient_updated(
+    session: Session, clinic: Clinic, event: PatientUpdated, now: datetime
+) -> Applied:
+    patient = find_patient(session, clinic, event.data.patient.external_id)
+    for name, value in event.data.patient.values().items():
         setattr(patient, name, value)
     patient.updated_at = now
     session.add(patient)
@@ -184,18 +202,19 @@ def _patient_updated(session: Session, clinic: Clinic, event: Event, now: dateti
     return Applied(patient, replan_all(session, patient, now, "patient details changed"))
 
 
-def _opted_out(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
-    patient = find_patient(session, clinic, event.patient_id)
-    if event.channel in ("sms", "all") and patient.sms_opted_out_at is None:
+def _opted_out(session: Session, clinic: Clinic, event: PatientOptedOut, now: datetime) -> Applied:
+    patient = find_patient(session, clinic, event.data.patient_id)
+    channel = event.data.channel
+    if channel in ("sms", "all") and patient.sms_opted_out_at is None:
         patient.sms_opted_out_at = now
-    if event.channel in ("email", "all") and patient.email_opted_out_at is None:
+    if channel in ("email", "all") and patient.email_opted_out_at is None:
         patient.email_opted_out_at = now
     patient.updated_at = now
     session.add(patient)
     return Applied(patient, replan_all(session, patient, now, "patient opted out"))
 
 
-HANDLERS: dict[str, Callable[[Session, Clinic, Event, datetime], Applied]] = {
+HANDLERS: dict[str, Callable[[Session, Clinic, Any, datetime], Applied]] = {
     "treatment.completed": _completed,
     "treatment.cancelled": _treatment_cancelled,
     "appointment.booked": _appointment,

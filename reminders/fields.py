@@ -1,199 +1,201 @@
-"""Field checks shared by the webhook and the CSV import: a clean value or a problem."""
+"""Field types shared by clinic events, CSV rows and clinic settings: each rule lives here once."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+import re
+from collections.abc import Callable
+from datetime import datetime, time
+from functools import cache
+from typing import Annotated, Any, Literal, get_args
+from zoneinfo import available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-SUPPORTED_LOCALES = ("en", "es")
-AREAS = ("face", "neck", "chest", "hands", "scalp", "body")
+Locale = Literal["en", "es"]
+Area = Literal["face", "neck", "chest", "hands", "scalp", "body"]
+SUPPORTED_LOCALES: tuple[str, ...] = get_args(Locale)
+AREAS: tuple[str, ...] = get_args(Area)
 MAX_SESSIONS = 12
 NEEDLE_DEPTH_MM = (0.1, 3.0)
 
 
-class Problems:
-    """Collects every {field, problem} pair of one request, so a 422 can list them all."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, str]] = []
-
-    def add(self, field: str, problem: str) -> None:
-        """Record one problem."""
-        self.items.append({"field": field, "problem": problem})
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
+@cache
+def zones() -> frozenset[str]:
+    """IANA zone names; read on first use, as importing does no I/O."""
+    return frozenset(available_timezones() | {"UTC"})
 
 
-def text(value: Any, field: str, problems: Problems, max_length: int, required: bool) -> str | None:
-    """A non-empty string of at most max_length characters, stripped."""
-    if value is None or value == "":
-        if required:
-            problems.add(field, "required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        problems.add(field, "must be a non-empty string")
-        return None
-    if len(value.strip()) > max_length:
-        problems.add(field, f"must be at most {max_length} characters")
-        return None
-    if "\x00" in value:  # PostgreSQL cannot store it: refuse with a 422, not a 500
-        problems.add(field, "must not contain NUL characters")
-        return None
-    return value.strip()
+class Model(BaseModel):
+    """Unknown fields are refused (a typo is not silently ignored); a blank is the default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_default(cls, data: Any) -> Any:
+        # CSV cells and some clinic systems send "" for none; it still counts as given.
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: fields[key].get_default(call_default_factory=True)
+            if value == "" and key in fields and not fields[key].is_required()
+            else value
+            for key, value in data.items()
+        }
 
 
-def phone(value: Any, field: str, problems: Problems, region: str) -> str | None:
-    """A phone number in E.164; national numbers are read in the clinic's region."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        problems.add(field, "must be a string")
-        return None
+def rule(check: Callable[[Any], bool], kind: str, problem: str) -> AfterValidator:
+    """A validator refusing values for which `check` is false, with `problem` as the message."""
+
+    def validate(value: Any) -> Any:
+        if not check(value):
+            raise PydanticCustomError(kind, problem)
+        return value
+
+    return AfterValidator(validate)
+
+
+# PostgreSQL cannot store NUL: refuse it with a 422, not a 500.
+NO_NUL = rule(lambda value: "\x00" not in value, "nul", "must not contain NUL characters")
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), NO_NUL
+]
+FirstName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NO_NUL
+]
+
+
+def e164(number: str, region: str | None) -> str:
+    """The number in E.164, national numbers read in `region`; ValueError names what is wrong."""
     try:
-        number = phonenumbers.parse(value, region or None)
+        parsed = phonenumbers.parse(number, region or None)
     except phonenumbers.NumberParseException:
-        problems.add(field, f"not a phone number (national numbers are read as {region})")
-        return None
-    if not phonenumbers.is_valid_number(number):
-        problems.add(field, "not a valid phone number")
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        raise ValueError(f"not a phone number (national numbers are read as {region})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def email(value: Any, field: str, problems: Problems) -> str | None:
-    """A deliverable-looking address, normalized; no DNS lookups."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        problems.add(field, "must be a string")
-        return None
+def _phone(value: str, info: ValidationInfo) -> str:
+    # A region set in the same settings change applies; else the clinic's (the context).
+    region = (info.data or {}).get("default_region") or (info.context or {}).get("region")
+    try:
+        return e164(value, region)
+    except ValueError as exc:
+        raise PydanticCustomError("phone", str(exc)) from None
+
+
+def _email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        problems.add(field, f"not a valid email address: {exc}")
-        return None
+        raise PydanticCustomError(
+            "email", "not a valid email address: {why}", {"why": str(exc)}
+        ) from None
 
 
-def timezone(value: Any, field: str, problems: Problems, required: bool) -> str | None:
-    """An IANA time zone name such as 'Europe/Madrid'."""
-    if value is None or value == "":
-        if required:
-            problems.add(field, "required, an IANA time zone such as 'Europe/Madrid'")
-        return None
-    if not isinstance(value, str) or value not in _zones():
-        problems.add(field, "not an IANA time zone name (e.g. 'America/New_York')")
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add(field, "not an IANA time zone name (e.g. 'America/New_York')")
-        return None
-    return value
+def _language(value: Any) -> Any:
+    """'es', 'es-MX' and 'es_MX' all mean Spanish."""
+    return value.replace("_", "-").split("-")[0].lower() if isinstance(value, str) else value
 
 
-def _zones() -> set[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = available_timezones() | {"UTC"}
-    return _ZONES
-
-
-_ZONES: set[str] | None = None
-
-
-def moment(value: Any, field: str, problems: Problems, required: bool) -> datetime | None:
-    """An ISO 8601 date-time that carries its UTC offset."""
-    if value is None or value == "":
-        if required:
-            problems.add(field, "required, an ISO 8601 date-time with offset")
-        return None
-    if not isinstance(value, str):
-        problems.add(field, "must be an ISO 8601 string")
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        problems.add(field, "not an ISO 8601 date-time (e.g. 2025-05-01T15:30:00+02:00)")
-        return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        problems.add(field, "needs a UTC offset (e.g. +02:00 or Z); local times are ambiguous")
-        return None
-    return parsed
-
-
-def locale(value: Any, field: str, problems: Problems, default: str) -> str:
-    """A supported language: 'es', 'es-MX' and 'es_MX' all mean Spanish."""
-    if value is None or value == "":
-        return default
-    language = str(value).replace("_", "-").split("-")[0].lower()
-    if language not in SUPPORTED_LOCALES:
-        problems.add(field, f"one of {', '.join(SUPPORTED_LOCALES)} (region suffixes allowed)")
-        return default
-    return language
-
-
-def choice(
-    value: Any, field: str, problems: Problems, allowed: tuple[str, ...], default: str
-) -> str:
-    """One of a fixed set of strings."""
-    if value is None or value == "":
-        return default
-    if value not in allowed:
-        problems.add(field, f"one of {', '.join(allowed)}")
-        return default
-    return str(value)
-
-
-def flag(value: Any, field: str, problems: Problems) -> bool | None:
-    """A JSON boolean (or, from CSV, true/false/yes/no/1/0)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
+def _iso_only(value: Any) -> Any:
+    if isinstance(value, (str, datetime)):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "y"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("false", "no", "0", "n"):
-        return False
-    problems.add(field, "must be true or false")
-    return None
+    raise PydanticCustomError("datetime_type", "must be an ISO 8601 string")
 
 
-def whole(value: Any, field: str, problems: Problems, low: int, high: int) -> int | None:
-    """A whole number within [low, high]."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        problems.add(field, f"a whole number from {low} to {high}")
-        return None
-    return value
-
-
-def depth(value: Any, field: str, problems: Problems) -> float | None:
-    """A needle depth in millimetres within the range microneedling uses."""
-    if value is None or value == "":
-        return None
-    low, high = NEEDLE_DEPTH_MM
+def _window(value: Any) -> Any:
+    """'08:00-20:00' as two times; whether they can work is the planner's rule (ClinicPolicy)."""
     try:
-        number = float(value) if isinstance(value, (str, int, float)) else None
+        start, end = (time.fromisoformat(part.strip()) for part in str(value).split("-"))
     except ValueError:
-        number = None
-    if isinstance(value, bool) or number is None or not low <= number <= high:
-        problems.add(field, f"a depth in mm from {low} to {high}")
-        return None
-    return number
+        raise PydanticCustomError("window", "local hours like '08:00-20:00'") from None
+    return start, end
 
 
-def no_extra_keys(
-    data: dict[str, Any], allowed: tuple[str, ...], prefix: str, problems: Problems
-) -> None:
-    """Name fields we do not know, so a typo ('phone_number') is not silently ignored."""
-    for key in data:
-        if key not in allowed:
-            problems.add(prefix + str(key), f"unknown field; expected one of {', '.join(allowed)}")
+Phone = Annotated[
+    str,
+    AfterValidator(_phone),
+    WithJsonSchema({"type": "string", "description": "E.164, or national in the clinic's region"}),
+]
+Email = Annotated[
+    str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})
+]
+Timezone = Annotated[
+    str,
+    rule(
+        lambda zone: zone in zones(),
+        "timezone",
+        "not an IANA time zone name (e.g. 'Europe/Madrid')",
+    ),
+    Field(examples=["Europe/Madrid"]),
+]
+Language = Annotated[Locale, BeforeValidator(_language), Field(description="es-MX is read as es")]
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_only),
+    # Also keeps converting to UTC or adding days from overflowing (a 500, not a 422).
+    rule(lambda at: 2000 <= at.year <= 2100, "plausible", "a date between 2000 and 2100"),
+    Field(examples=["2025-05-01T15:30:00+02:00"]),
+]
+Sessions = Annotated[int, Field(ge=1, le=MAX_SESSIONS)]
+NeedleDepth = Annotated[float, Field(ge=NEEDLE_DEPTH_MM[0], le=NEEDLE_DEPTH_MM[1])]
+Region = Annotated[
+    str,
+    AfterValidator(str.upper),
+    rule(lambda code: code in phonenumbers.SUPPORTED_REGIONS, "region", "a region code like ES"),
+]
+Window = Annotated[tuple[time, time], BeforeValidator(_window)]
+Url = Annotated[
+    str, rule(lambda url: bool(re.match(r"^https?://[^\s/]+", url)), "url", "an http(s) URL")
+]
+
+# Our wording where pydantic's is less clear about the rule.
+RULES = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "union_tag_not_found": "required",
+    "timezone_aware": "needs a UTC offset (e.g. +02:00 or Z); local times are ambiguous",
+    "datetime_from_date_parsing": "not an ISO 8601 date-time (e.g. 2025-05-01T15:30:00+02:00)",
+    "datetime_parsing": "not an ISO 8601 date-time (e.g. 2025-05-01T15:30:00+02:00)",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+}
+
+
+def problems(
+    error: ValidationError, skip: Callable[[Any], bool] = lambda part: False
+) -> list[dict[str, str]]:
+    """Every problem as {field: dotted path, problem: the rule}; `skip` drops path parts."""
+    return [
+        {"field": _path(found, skip), "problem": _rule(found)}
+        for found in error.errors(include_url=False)
+    ]
+
+
+def _path(found: ErrorDetails, skip: Callable[[Any], bool]) -> str:
+    path = ".".join(str(part) for part in found["loc"] if not skip(part))
+    return path or ("type" if found["type"].startswith("union_tag") else "body")
+
+
+def _rule(found: ErrorDetails) -> str:
+    if found["input"] is None or found["input"] == "":
+        return "required"
+    return RULES.get(found["type"], found["msg"])

@@ -17,21 +17,28 @@ from reminders.consent_gate import ConsentGate, gate_for
 from reminders.db import session_scope
 from reminders.event_effects import EventRefusedError, apply_event
 from reminders.events import InvalidEventError, parse_event
+from reminders.fields import Model
+from reminders.intake import Consent, PatientDetails, TreatmentDetails
 from reminders.models import Clinic
 
-PATIENT_COLUMNS = ("external_id", "first_name", "phone", "email", "timezone", "locale")
-CONSENT_COLUMNS = ("consent_sms", "consent_email")
-TREATMENT_COLUMNS = (
-    "treatment_id",
-    "ended_at",
-    "area",
-    "needle_depth_mm",
-    "session_number",
-    "sessions_planned",
-    "next_session_at",
-)
+
+def columns_of(model: type[Model], required: bool = False, **renamed: str) -> tuple[str, ...]:
+    """A model's fields as CSV columns (all, or only the required ones)."""
+    return tuple(
+        renamed.get(name, name)
+        for name, field in model.model_fields.items()
+        if not required or field.is_required()
+    )
+
+
+# The columns are the fields of treatment.completed's models, whose rules every row follows.
+PATIENT_COLUMNS = tuple(name for name in columns_of(PatientDetails) if name != "consent")
+CONSENT_COLUMNS = columns_of(Consent, sms="consent_sms", email="consent_email")
+TREATMENT_COLUMNS = columns_of(TreatmentDetails, external_id="treatment_id")
 COLUMNS = PATIENT_COLUMNS + CONSENT_COLUMNS + TREATMENT_COLUMNS
-REQUIRED = ("external_id", "first_name", "timezone", "treatment_id", "ended_at")
+REQUIRED = columns_of(PatientDetails, True) + columns_of(
+    TreatmentDetails, True, external_id="treatment_id"
+)
 
 
 class ImportFileError(ValueError):

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from reminders.events import EVENTS
+
 
 class PlanItem(BaseModel):
     """One prompt of the patient's plan."""
@@ -88,14 +90,27 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
         "data": {"patient_id": "p-1001", "channel": "sms"},
     },
 }
-EVENT_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "data"],
-    "properties": {
-        "type": {"type": "string", "enum": list(EVENT_EXAMPLES)},
-        "data": {"type": "object"},
-    },
-}
+
+
+def inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its $defs written in place, to embed in the OpenAPI document."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+        # The discriminator's mapping names $defs; each branch's `type` const suffices.
+        return {k: resolve(v) for k, v in node.items() if k not in ("$defs", "discriminator")}
+
+    return resolve(schema)
+
+
+# Each event's own schema, from the models that validate it (signatures are checked first).
+EVENT_BODY_SCHEMA = inlined(EVENTS.json_schema())
 ACCEPTED_EXAMPLE = {
     "webhook_id": "msg_2b9Jp1",
     "type": "treatment.completed",

@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import phonenumbers
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -19,6 +18,7 @@ from reminders.alert_outbox import AlertPolicy, deliver_alert
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
 from reminders.delivery_reports import Report, apply_report, unsubscribed_patient
+from reminders.fields import e164
 from reminders.inbound import Inbound, receive
 from reminders.optout import opt_out_patient
 
@@ -113,7 +113,7 @@ async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_s
     if form is None:
         return refused()
     text = Inbound(
-        from_number=e164(str(form.get("From") or "")),
+        from_number=sender(str(form.get("From") or "")),
         body=str(form.get("Body") or ""),
         provider_id=str(form.get("MessageSid") or "")[:128] or None,
     )
@@ -137,10 +137,9 @@ def respond(state: AppState, text: Inbound) -> str | None:
     return result.answer
 
 
-def e164(number: str) -> str:
+def sender(number: str) -> str:
     """Twilio sends E.164 already; normalize anyway so lookups match what we stored."""
     try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
+        return e164(number, None)
+    except ValueError:  # a short code or alphanumeric sender: no patient has it
         return number.strip()
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

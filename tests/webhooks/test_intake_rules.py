@@ -51,9 +51,10 @@ def test_an_explicit_false_or_null_consent_withdraws_it(hooks: Hooks, withdrawn:
     assert "no SMS consent: nothing will be texted" in answer["warnings"]
 
 
-def test_an_explicit_null_phone_removes_the_number(hooks: Hooks) -> None:
+@pytest.mark.parametrize("blank", [None, ""])
+def test_an_explicit_null_or_blank_phone_removes_the_number(hooks: Hooks, blank: Any) -> None:
     completed(hooks, treatment_completed())
-    answer = completed(hooks, treatment_completed(patient__phone=None))
+    answer = completed(hooks, treatment_completed(patient__phone=blank))
     assert hooks.patient().phone is None
     assert "no phone number: nothing will be texted" in answer["warnings"]
 

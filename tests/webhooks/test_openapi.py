@@ -7,6 +7,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from reminders.events import EVENT_TYPES
 from tests.webhooks.conftest import Hooks
 
 
@@ -45,6 +46,23 @@ def test_every_endpoint_is_documented_with_examples(hooks: Hooks) -> None:
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             assert has_example(operation), f"{method.upper()} {path} has no example"
+
+
+def test_the_event_body_is_documented_with_each_events_own_schema(hooks: Hooks) -> None:
+    document = hooks.client.get("/openapi.json").json()
+    body = document["paths"]["/v1/clinics/{clinic_id}/events"]["post"]["requestBody"]
+    events = {
+        event["properties"]["type"]["const"]: event["properties"]["data"]
+        for event in body["content"]["application/json"]["schema"]["oneOf"]
+    }
+    assert set(events) == set(EVENT_TYPES)
+    booked = events["appointment.booked"]
+    assert booked["additionalProperties"] is False
+    assert set(booked["required"]) == {"patient_id", "next_session_at"}
+    assert booked["properties"]["next_session_at"]["format"] == "date-time"
+    patient = events["treatment.completed"]["properties"]["patient"]
+    assert {"phone", "email", "consent"} <= set(patient["properties"])
+    assert events["patient.opted_out"]["properties"]["channel"]["enum"] == ["sms", "email", "all"]
 
 
 def has_example(operation: dict[str, Any]) -> bool:

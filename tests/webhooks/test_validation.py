@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reminders.events import InvalidEventError, parse_event
+from reminders.events import InvalidEventError, TreatmentCompleted, parse_event
 from tests.webhooks.conftest import CLINIC, NOW, Hooks, treatment_completed
 
 
@@ -34,6 +34,8 @@ BAD_FIELDS = [
     ("patient__consent", "yes", "data.patient.consent"),
     ("treatment__ended_at", "2030-05-01T15:30:00", "data.treatment.ended_at"),
     ("treatment__ended_at", "yesterday", "data.treatment.ended_at"),
+    ("treatment__ended_at", "0001-01-01T00:30:00+01:00", "data.treatment.ended_at"),
+    ("treatment__next_session_at", "9999-12-31T23:59:00-01:00", "data.treatment.next_session_at"),
     ("treatment__area", "elbow", "data.treatment.area"),
     ("patient__phone_number", "+34612345678", "data.patient.phone_number"),
     ("treatment__depth", 1.0, "data.treatment.depth"),
@@ -58,20 +60,27 @@ def test_national_numbers_are_read_in_the_clinics_region_and_stored_as_e164() ->
         "ES",
         NOW,
     )
-    assert event.patient is not None and event.patient.phone == "+34612345678"
+    assert isinstance(event, TreatmentCompleted)
+    assert event.data.patient.phone == "+34612345678"
 
 
 def test_emails_and_locales_are_normalized() -> None:
     data = treatment_completed(patient__email="Ana@EXAMPLE.com", patient__locale="es-MX")
     event = parse_event({"type": "treatment.completed", "data": data}, "ES", NOW)
-    assert event.patient is not None
-    assert (event.patient.email, event.patient.locale) == ("Ana@example.com", "es")
+    assert isinstance(event, TreatmentCompleted)
+    assert (event.data.patient.email, event.data.patient.locale) == ("Ana@example.com", "es")
 
 
 def test_unknown_types_and_missing_data_are_named() -> None:
-    with pytest.raises(InvalidEventError) as caught:
-        parse_event({"type": "treatment.exploded"}, "ES", NOW)
-    assert {p["field"] for p in caught.value.problems} == {"type", "data"}
+    for body, named in (
+        ({"type": "treatment.exploded"}, {"type"}),
+        ({"data": {}}, {"type"}),
+        ({"type": "treatment.cancelled"}, {"data"}),
+        ([], {"body"}),
+    ):
+        with pytest.raises(InvalidEventError) as caught:
+            parse_event(body, "ES", NOW)  # type: ignore[arg-type]
+        assert {p["field"] for p in caught.value.problems} == named
 
 
 def test_every_event_type_checks_its_own_fields() -> None:
