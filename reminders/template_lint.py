@@ -16,9 +16,10 @@ from rich.table import Table
 from reminders.answer_lint import REPLIES, Row, Sample, lint_answers
 from reminders.claims import claim_problems
 from reminders.composition import context_for
+from reminders.config import load_settings
 from reminders.models import Clinic, Patient, Treatment
 from reminders.protocol import Protocol, load_protocol
-from reminders.rendering import EMAIL_PARTS, TEMPLATE_DIR, Renderer, sms_size
+from reminders.rendering import EMAIL_PARTS, Renderer, sms_size
 from reminders.sms_rules import sms_problems, subject_problems
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
@@ -163,13 +164,17 @@ templates_app = typer.Typer(help="Message templates.", no_args_is_help=True)
 
 @templates_app.command("lint")
 def lint_command(
-    templates: Annotated[Path, typer.Option(help="Templates directory to check.")] = TEMPLATE_DIR,
+    templates: Annotated[
+        Path | None,
+        typer.Option(help="Templates directory to check [default: REMINDERS_TEMPLATES_DIR]."),
+    ] = None,
     clinic_name: Annotated[str, typer.Option(help="Render with this clinic name.")] = "",
     clinic_phone: Annotated[str, typer.Option(help="Render with this phone.")] = "",
     booking_url: Annotated[str, typer.Option(help="Render with this booking link.")] = "",
     first_name: Annotated[str, typer.Option(help="Render with this first name.")] = "",
 ) -> None:
     """Render every template with sample data; exit 1 on any rule broken."""
+    templates = templates or load_settings().templates_dir
     base = Sample()
     sample = Sample(
         first_name=first_name or base.first_name,

@@ -73,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
     recorder = Recorder()
     channels = build_channels(settings)
     gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
-    renderer = Renderer()
+    renderer = Renderer(settings.templates_dir)
     deliverer = Deliverer(
         engine=engine,
         channels=channels,

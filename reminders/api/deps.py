@@ -31,7 +31,7 @@ class AppState:
     channels: dict[str, Channel] = field(default_factory=dict)
     link_key: bytes = b""
     # Renders what the API says to patients and clinics (SMS answers, unsubscribe pages,
-    # alerts).
+    # alerts) from REMINDERS_TEMPLATES_DIR.
     renderer: Renderer = field(default_factory=Renderer)
     # When clinic events arrive; tests pass a fixed one.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
