@@ -4,8 +4,6 @@ RUN useradd --create-home --uid 10001 reminders
 COPY pyproject.toml README.md alembic.ini ./
 COPY reminders ./reminders
 COPY workers ./workers
-COPY templates ./templates
-# Editable, so the templates/ folder beside the package is the one rendered.
 RUN pip install --no-cache-dir -e '.[ops]' && mkdir -p /app/var && chown reminders /app/var
 USER reminders
 EXPOSE 8000

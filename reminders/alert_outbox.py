@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from jinja2 import TemplateError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,6 +26,7 @@ from reminders.channels.base import Channel, SendError
 from reminders.config import Settings
 from reminders.lifecycle import PERMANENT, backoff
 from reminders.models import PATIENTS, REPLIES, AuditEntry, Clinic, InboundReply, Patient
+from reminders.rendering import Renderer
 from reminders.replies import WARNING, warning_signs
 
 log = logging.getLogger(__name__)
@@ -95,12 +97,14 @@ def deliver_alert(
     clock: Callable[[], datetime],
     policy: AlertPolicy = AlertPolicy(),
     rng: random.Random | None = None,
+    *,
+    renderer: Renderer,
 ) -> str:
     """Claim, send and record one alert; returns sent, retry, gave up or taken."""
     attempt = claim(engine, reply_id, clock(), policy.lease)
     if attempt is None:
         return TAKEN
-    problem, permanent = send(engine, channel, reply_id)
+    problem, permanent = send(engine, channel, reply_id, renderer)
     now = clock()
     if problem is None:
         values: dict[str, object] = {"alerted_at": now, "alert_due_at": None, "alert_error": None}
@@ -123,7 +127,9 @@ def deliver_alert(
     return outcome
 
 
-def send(engine: Engine, channel: Channel | None, reply_id: int) -> tuple[str | None, bool]:
+def send(
+    engine: Engine, channel: Channel | None, reply_id: int, renderer: Renderer
+) -> tuple[str | None, bool]:
     """Email the clinic; (None, _) when sent, else (what went wrong, whether retrying is futile)."""
     with Session(engine) as session:
         reply = session.get(InboundReply, reply_id)
@@ -131,7 +137,10 @@ def send(engine: Engine, channel: Channel | None, reply_id: int) -> tuple[str | 
         clinic = session.get(Clinic, patient.clinic_id) if patient else None
         if reply is None or patient is None or clinic is None:
             return "the reply, its patient or their clinic is gone", True
-        outgoing = alert_email(clinic, patient, reply, warning_signs(reply.body))
+        try:
+            outgoing = alert_email(renderer, clinic, patient, reply, warning_signs(reply.body))
+        except TemplateError as exc:  # retried: the templates directory can be fixed meanwhile
+            return f"the alert template does not render: {type(exc).__name__}: {exc}", False
     if not outgoing.to:
         return "the clinic has no email address for alerts", False
     if channel is None:
@@ -148,11 +157,13 @@ def deliver_due_alerts(
     channel: Channel | None,
     clock: Callable[[], datetime],
     policy: AlertPolicy = AlertPolicy(),
+    *,
+    renderer: Renderer,
 ) -> dict[str, int]:
     """Send every due alert (what beat runs); counts per outcome."""
     counts: dict[str, int] = {}
     for reply_id in due_alerts(engine, clock()):
-        outcome = deliver_alert(engine, channel, reply_id, clock, policy)
+        outcome = deliver_alert(engine, channel, reply_id, clock, policy, renderer=renderer)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 

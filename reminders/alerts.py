@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 from reminders.channels.base import Outgoing
 from reminders.models import Clinic, InboundReply, Patient
+from reminders.rendering import Renderer
 
-log = logging.getLogger(__name__)
+TEMPLATE = "warning_alert"
+
+
+def alert_context(patient: Patient, reply: InboundReply, signs: tuple[str, ...]) -> dict[str, Any]:
+    """What the alert may say: who wrote, their number, when, their words and the signs seen."""
+    return {
+        "signs": list(signs),
+        "first_name": patient.first_name,
+        "external_id": patient.external_id,
+        "phone": patient.phone or "",
+        "received_at": reply.received_at.isoformat(timespec="minutes"),
+        "body": reply.body,
+    }
 
 
 def alert_email(
-    clinic: Clinic, patient: Patient, reply: InboundReply, signs: tuple[str, ...]
+    renderer: Renderer,
+    clinic: Clinic,
+    patient: Patient,
+    reply: InboundReply,
+    signs: tuple[str, ...],
 ) -> Outgoing:
-    """The alert to the clinic: who wrote, what they said, which signs we saw."""
-    listed = ", ".join(signs)
-    text = (
-        f"A patient's reply to an aftercare reminder mentions: {listed}.\n\n"
-        f"Patient: {patient.first_name} (your id {patient.external_id})\n"
-        f"Phone: {patient.phone}\n"
-        f"Received: {reply.received_at.isoformat(timespec='minutes')}\n\n"
-        f"Their message:\n{reply.body}\n\n"
-        "Please contact the patient. This address receives alerts because it is the clinic's "
-        "alert email in the reminders service."
-    )
+    """The alert to the clinic, in the clinic's language (clinic_email/<lang>/warning_alert)."""
+    email = renderer.clinic_email(TEMPLATE, clinic.locale, alert_context(patient, reply, signs))
     return Outgoing(
         message_id=0,
         idempotency_key=f"alert:{reply.id}",
         channel="email",
         to=clinic.email,
-        text=text,
-        subject=f"Aftercare alert: patient {patient.external_id} reports {listed}",
+        text=email.text,
+        subject=email.subject,
         clinic_name=clinic.name,
     )

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from reminders.errors import SetupError
+from reminders.rendering import TEMPLATE_DIR
 
 
 class SettingsError(SetupError):
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     console_file: str = ""
     public_url: str = "http://localhost:8000"
     secret_key: str = ""
+    # Every message, answer and page text; a copy of the packaged ones, checked by
+    # `reminders templates lint --templates DIR`, replaces them.
+    templates_dir: Path = TEMPLATE_DIR
 
     dispatch_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     dispatch_batch_size: int = Field(default=100, ge=1, le=5000)
@@ -76,6 +80,16 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "not a database URL (postgresql+psycopg://user@host/db or sqlite:///file)"
                 ) from None
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates_dir(cls, value: Path) -> Path:
+        if not (value / "sms").is_dir():
+            raise ValueError(
+                "not a templates directory (it needs sms/, email/, page/ and clinic_email/ "
+                "like the packaged one; check it with `reminders templates lint --templates DIR`)"
+            )
         return value
 
     @field_validator("redis_url")

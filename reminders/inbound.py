@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from reminders.acknowledgement import Acknowledgement, acknowledge
 from reminders.consent_gate import ConsentGate
 from reminders.db import session_scope
+from reminders.help_answer import HelpRequest, help_request
 from reminders.masking import mask_address
 from reminders.models import Clinic, InboundReply, Patient
 from reminders.optout import opt_in, opt_out, patients_with_phone
@@ -32,11 +33,11 @@ class Inbound:
 
 @dataclass(frozen=True)
 class InboundResult:
-    """What to text back, the reply whose warning-sign alert is now due, and its ack (if any)."""
+    """What to answer (the ack or HELP, rendered by the caller) and the alert now due, if any."""
 
-    answer: str | None = None
     alert_id: int | None = None
     ack: Acknowledgement | None = None
+    help: HelpRequest | None = None
 
 
 def receive(engine: Engine, gate: ConsentGate, text: Inbound, now: datetime) -> InboundResult:
@@ -61,10 +62,10 @@ def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundRes
         opt_in(session, text.from_number, now)
     if result.kind == HELP:
         clinic = session.get(Clinic, patient.clinic_id) if patient else None
-        spanish = text.body.strip().upper().startswith("AYUDA") or (
-            patient and patient.locale == "es"
-        )
-        return InboundResult(answer=help_text(clinic, "es" if spanish else "en"))
+        # AYUDA asks in Spanish; otherwise the patient's language (es-MX -> es), as every text.
+        asked = "es" if text.body.strip().upper().startswith("AYUDA") else None
+        locale = asked or (patient.locale if patient else "en")
+        return InboundResult(help=help_request(clinic, locale))
     if result.kind == WARNING and patient is not None:
         # Recorded as due in this transaction, sent after it: a failed or lost send is retried
         # by beat, and a failed commit sends nothing.
@@ -105,24 +106,3 @@ def store(
     except IntegrityError:
         return None
     return reply
-
-
-HELP_TEXT = {
-    "en": (
-        "{name}: aftercare reminders after your treatment.{contact} "
-        "Reply STOP to opt out, START to opt back in. Msg&data rates may apply."
-    ),
-    "es": (
-        "{name}: recordatorios de cuidados tras su tratamiento.{contact} "
-        "Responda BAJA para no recibir más, ALTA para volver. Pueden aplicarse tarifas."
-    ),
-}
-CONTACT = {"en": " Call {phone}.", "es": " Llame al {phone}."}
-
-
-def help_text(clinic: Clinic | None, language: str = "en") -> str:
-    """The HELP answer, in the patient's language: who is writing and how to reach them."""
-    name = clinic.name if clinic else "Your clinic"
-    phone = clinic.phone if clinic else ""
-    contact = CONTACT[language].format(phone=phone) if phone else ""
-    return HELP_TEXT[language].format(name=name, contact=contact)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reminders.composition import timing_flags
+from reminders.config import load_settings
 from reminders.overrides import apply_overrides
 from reminders.planner import ClinicPolicy, Course, PatientFacts, PlannedMessage, plan, zone_of
 from reminders.protocol import CHANNELS, Protocol, ProtocolError, load_protocol
@@ -60,7 +61,7 @@ def preview(
         )
     except (ValueError, ProtocolError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    renderer = Renderer()
+    renderer = Renderer(load_settings().templates_dir)
     words = [wording(renderer, m, ended, course, locale) for m in messages]
     if as_json:
         records = [as_record(m) | {"wording": w} for m, w in zip(messages, words, strict=True)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, meta
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_LOCALE = "en"
 EMAIL_PARTS = ("subject.txt", "txt", "html")
 
@@ -77,7 +77,7 @@ def language_candidates(locale: str) -> list[str]:
 
 
 class Renderer:
-    """Renders sms/<lang>/<key>.txt and email/<lang>/<key>.{subject.txt,txt,html}.
+    """Renders sms/<lang>/<key>.txt, email/<lang>/<key>.{subject.txt,txt,html} and the rest.
 
     Values interpolated into an SMS are folded to GSM-7 (see gsm_fold) so a patient's accented
     name does not triple the cost of every text; template wording is checked by the linter.
@@ -108,8 +108,17 @@ class Renderer:
         subject = self._render(self._text, "email", key, "subject.txt", locale, context)
         text = self._render(self._text, "email", key, "txt", locale, context)
         html = self._render(self._html, "email", key, "html", locale, context)
-        text = re.sub(r"\n{3,}", "\n\n", text.strip())
-        return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+        return RenderedEmail(subject=" ".join(subject.split()), text=tidy(text), html=html)
+
+    def clinic_email(self, key: str, locale: str, context: dict[str, Any]) -> RenderedEmail:
+        """A plain-text email to clinic staff: clinic_email/<lang>/<key>.{subject.txt,txt}."""
+        subject = self._render(self._text, "clinic_email", key, "subject.txt", locale, context)
+        text = self._render(self._text, "clinic_email", key, "txt", locale, context)
+        return RenderedEmail(subject=" ".join(subject.split()), text=tidy(text), html="")
+
+    def page(self, key: str, locale: str, context: dict[str, Any]) -> str:
+        """A patient-facing web page (page/<lang>/<key>.html), autoescaped."""
+        return self._render(self._html, "page", key, "html", locale, context)
 
     def variables(self, kind: str, key: str, locale: str) -> set[str]:
         """The context names a step's 'sms' or 'email' templates read, in the patient's language."""
@@ -139,6 +148,11 @@ class Renderer:
                 continue
             return template.render({"locale": locale, **context, "lang": lang})
         raise TemplateNotFound(f"{kind}/{candidates[0]}/{key}.{ext}")
+
+
+def tidy(text: str) -> str:
+    """Plain text without leading/trailing blank lines or runs of more than one empty line."""
+    return re.sub(r"\n{3,}", "\n\n", text.strip())
 
 
 def sms_size(text: str) -> SmsSize:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,13 +13,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reminders.acknowledgement import TEMPLATE as ACK_TEMPLATE
-from reminders.acknowledgement import ack_context
+from reminders.answer_lint import REPLIES, Row, Sample, lint_answers
 from reminders.claims import claim_problems
 from reminders.composition import context_for
+from reminders.config import load_settings
 from reminders.models import Clinic, Patient, Treatment
 from reminders.protocol import Protocol, load_protocol
-from reminders.rendering import EMAIL_PARTS, TEMPLATE_DIR, Renderer, sms_size
+from reminders.rendering import EMAIL_PARTS, Renderer, sms_size
 from reminders.sms_rules import sms_problems, subject_problems
 
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
@@ -29,35 +28,10 @@ STEP_KEYS = (
     "first_night", "day_1", "day_3", "day_7", "day_14", "book_next_session",
     "book_next_session_again", "session_week_before", "session_day_before", "results_check_in",
 )  # fmt: skip
-# SMS answers to a patient's text, not protocol steps: no email part, and one segment each.
-REPLY_KEYS = (ACK_TEMPLATE,)
 TREATED_AT = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)
 NEXT_SESSION = TREATED_AT + timedelta(days=28)
 # Sample arrivals: the treatment's day, the next day, the day before the next session.
 DELIVERIES = (TREATED_AT, TREATED_AT + timedelta(days=1), NEXT_SESSION - timedelta(days=1))
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Realistic values to render with; a clinic lints with its own."""
-
-    first_name: str = "Guadalupe"
-    clinic_name: str = "Riverside Dermatology Studio"
-    clinic_phone: str = "+1 415 555 0134"
-    booking_url: str = "https://book.riverside-derm.example/r/7Kq2"
-    clinic_address: str = "1200 Valencia St, San Francisco"
-
-
-@dataclass
-class Row:
-    """One line of the report: a template in a language on a channel, and what is wrong."""
-
-    step: str
-    lang: str
-    channel: str
-    encoding: str = ""
-    size: str = ""
-    problems: list[str] = field(default_factory=list)
 
 
 def step_keys() -> list[str]:
@@ -116,38 +90,18 @@ def lint(directory: Path, sample: Sample, protocols: list[Protocol] | None = Non
     languages = renderer.languages()
     if not languages:
         return [Row("-", "-", "-", problems=[f"no templates under {directory}"])]
-    found = {p.name.split(".")[0] for p in directory.glob("*/*/*.*")}
-    known = {*step_keys(), *REPLY_KEYS}
+    # A new step in sms/ or email/ is linted as one; the answers, pages and alerts by name.
+    found = {
+        p.name.split(".")[0] for kind in ("sms", "email") for p in directory.glob(f"{kind}/*/*.*")
+    }
+    known = {*step_keys(), *REPLIES}
     keys = step_keys() + sorted(k for k in found - known if not k.startswith("_"))
     rows = []
     for key in keys:
         for lang in languages:
             rows.append(lint_sms(renderer, directory, key, lang, sample, protocols))
             rows.append(lint_email(renderer, directory, key, lang, sample, protocols))
-    for key in REPLY_KEYS:
-        rows += [lint_reply(renderer, directory, key, lang, sample) for lang in languages]
-    return rows
-
-
-def lint_reply(renderer: Renderer, directory: Path, key: str, lang: str, sample: Sample) -> Row:
-    """An answer SMS: the SMS rules, and one segment (it is read by a worried patient)."""
-    row = Row(key, lang, "sms")
-    if not (directory / "sms" / lang / f"{key}.txt").is_file():
-        row.problems.append(f"missing sms/{lang}/{key}.txt")
-        return row
-    try:
-        for phone in ("", sample.clinic_phone):
-            text = renderer.sms(key, lang, ack_context(sample.clinic_name, phone))
-            row.problems += [p for p in sms_problems(text, lang, sample.clinic_name, False)
-                             if p not in row.problems]  # fmt: skip
-    except TemplateError as exc:
-        row.problems.append(f"does not render: {type(exc).__name__}: {exc}")
-        return row
-    size = sms_size(text)
-    row.encoding, row.size = size.encoding, f"{size.segments} ({size.units} units)"
-    if size.segments > 1:
-        row.problems.append(f"{size.segments} segments ({size.units} units); an answer fits one")
-    return row
+    return rows + lint_answers(renderer, languages, sample)
 
 
 def lint_sms(
@@ -210,13 +164,17 @@ templates_app = typer.Typer(help="Message templates.", no_args_is_help=True)
 
 @templates_app.command("lint")
 def lint_command(
-    templates: Annotated[Path, typer.Option(help="Templates directory to check.")] = TEMPLATE_DIR,
+    templates: Annotated[
+        Path | None,
+        typer.Option(help="Templates directory to check [default: REMINDERS_TEMPLATES_DIR]."),
+    ] = None,
     clinic_name: Annotated[str, typer.Option(help="Render with this clinic name.")] = "",
     clinic_phone: Annotated[str, typer.Option(help="Render with this phone.")] = "",
     booking_url: Annotated[str, typer.Option(help="Render with this booking link.")] = "",
     first_name: Annotated[str, typer.Option(help="Render with this first name.")] = "",
 ) -> None:
     """Render every template with sample data; exit 1 on any rule broken."""
+    templates = templates or load_settings().templates_dir
     base = Sample()
     sample = Sample(
         first_name=first_name or base.first_name,

@@ -15,6 +15,7 @@ from reminders.inbound import Inbound, handle_inbound
 from reminders.lifecycle import PERMANENT, TRANSIENT
 from reminders.models import InboundReply
 from reminders.overview import unsent_alerts
+from reminders.rendering import Renderer
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 
@@ -50,7 +51,9 @@ def reply(engine: Engine, reply_id: int) -> InboundReply:
 
 
 def deliver(engine: Engine, channel: ScriptedChannel, reply_id: int, clock: Clock) -> str:
-    return ao.deliver_alert(engine, channel, reply_id, clock, POLICY, random.Random(1))
+    return ao.deliver_alert(
+        engine, channel, reply_id, clock, POLICY, random.Random(1), renderer=Renderer()
+    )
 
 
 def test_storing_a_warning_makes_its_alert_due_without_sending_it(engine: Engine) -> None:
@@ -79,7 +82,7 @@ def test_a_transient_failure_is_retried_later_and_then_sent_once(engine: Engine)
     assert failed.alert_due_at > NOW and "451 try later" in (failed.alert_error or "")
     assert ao.due_alerts(engine, NOW) == []
     clock.now = failed.alert_due_at
-    assert ao.deliver_due_alerts(engine, email, clock, POLICY) == {ao.SENT: 1}
+    assert ao.deliver_due_alerts(engine, email, clock, POLICY, renderer=Renderer()) == {ao.SENT: 1}
     assert len(email.sent) == 1 and reply(engine, reply_id).alerted_at == clock.now
 
 
@@ -99,7 +102,7 @@ def test_an_alert_abandoned_mid_send_is_sent_again_when_its_lease_ends(engine: E
     later = Clock(NOW + POLICY.lease + timedelta(seconds=1))
     assert ao.due_alerts(engine, later.now) == [reply_id]
     email = ScriptedChannel("email")
-    assert ao.deliver_due_alerts(engine, email, later, POLICY) == {ao.SENT: 1}
+    assert ao.deliver_due_alerts(engine, email, later, POLICY, renderer=Renderer()) == {ao.SENT: 1}
     assert reply(engine, reply_id).alert_attempts == 2
 
 

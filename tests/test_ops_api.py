@@ -19,6 +19,7 @@ from reminders.config import load_settings
 from reminders.db import session_scope
 from reminders.inbound import Inbound, handle_inbound
 from reminders.models import AuditEntry
+from reminders.rendering import Renderer
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 from tests.opsdata import NOW, Outbox
@@ -242,7 +243,7 @@ def test_problems_list_warning_alerts_the_clinic_was_not_emailed(
     with session_scope(engine) as session:
         alert_id = handle_inbound(session, Inbound("+15555550123", "fever", "SMp"), now).alert_id
     assert alert_id is not None
-    deliver_alert(engine, ScriptedChannel("email"), alert_id, lambda: now)
+    deliver_alert(engine, ScriptedChannel("email"), alert_id, lambda: now, renderer=Renderer())
     page = client.get("/ops/problems", headers=BEARER)
     alerts = page.text[page.text.index('id="unsent-alerts"') : page.text.index('id="audit"')]
     assert "p-9" in alerts and "retry at" in alerts and "no email address" in alerts

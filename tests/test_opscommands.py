@@ -18,6 +18,7 @@ from reminders.cli import app
 from reminders.db import session_scope
 from reminders.inbound import Inbound, handle_inbound
 from reminders.models import AuditEntry
+from reminders.rendering import Renderer
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 from tests.opsdata import Outbox
@@ -117,7 +118,7 @@ def given_up_alert(engine: Engine) -> int:
         alert_id = handle_inbound(session, Inbound("+15555550123", "pus", "SMa"), now).alert_id
     assert alert_id is not None
     refusing = ScriptedChannel("email", [SendError(lc.PERMANENT, "550 no such mailbox")])
-    assert deliver_alert(engine, refusing, alert_id, lambda: now) == "gave up"
+    assert deliver_alert(engine, refusing, alert_id, lambda: now, renderer=Renderer()) == "gave up"
     return alert_id
 
 
@@ -139,7 +140,9 @@ def test_alerts_retry_queues_the_alert_again_and_records_the_actor(
     result = run(env, "alerts", "retry", str(alert_id))
     assert result.exit_code == 0, result.output
     email = ScriptedChannel("email")
-    assert deliver_due_alerts(engine, email, lambda: datetime.now(UTC)) == {"sent": 1}
+    assert deliver_due_alerts(engine, email, lambda: datetime.now(UTC), renderer=Renderer()) == {
+        "sent": 1
+    }
     assert len(email.sent) == 1
     with Session(engine) as session:
         [entry] = session.exec(select(AuditEntry)).all()

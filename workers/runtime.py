@@ -38,13 +38,14 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Settings, engine, deliverer and provider finders for this worker process."""
+    """Settings, engine, deliverer, provider finders and templates for this worker process."""
 
     settings: Settings
     engine: Engine
     deliverer: Deliverer
     finders: Mapping[str, Finder]
     recorder: Recorder
+    renderer: Renderer
 
     @property
     def owner(self) -> str:
@@ -55,7 +56,11 @@ class Runtime:
 @functools.cache
 def runtime() -> Runtime:
     """Build the runtime lazily, after the worker has forked."""
-    settings = load_settings()
+    return build_runtime(load_settings())
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything a worker needs, from these settings."""
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
     # Short timeouts: a Redis hiccup must not stall a send (rows the rate limiter cannot
@@ -68,10 +73,11 @@ def runtime() -> Runtime:
     recorder = Recorder()
     channels = build_channels(settings)
     gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
+    renderer = Renderer(settings.templates_dir)
     deliverer = Deliverer(
         engine=engine,
         channels=channels,
-        renderer=Renderer(),
+        renderer=renderer,
         public_url=settings.public_url,
         clock=utc_now,
         retry=RetryPolicy(
@@ -91,7 +97,7 @@ def runtime() -> Runtime:
         ),
         on_unsubscribed=lambda patient_id: opt_out_patient(engine, gate, patient_id, utc_now()),
     )
-    return Runtime(settings, engine, deliverer, finders_for(channels), recorder)
+    return Runtime(settings, engine, deliverer, finders_for(channels), recorder, renderer)
 
 
 def finders_for(channels: Mapping[str, object]) -> dict[str, Finder]:

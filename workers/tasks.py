@@ -76,7 +76,8 @@ def send_alerts() -> dict[str, int]:
     """Email the warning-sign alerts that are due: failed earlier, or abandoned by a crash."""
     rt = runtime()
     channel = rt.deliverer.channels.get("email")
-    return deliver_due_alerts(rt.engine, channel, utc_now, AlertPolicy.from_settings(rt.settings))
+    policy = AlertPolicy.from_settings(rt.settings)
+    return deliver_due_alerts(rt.engine, channel, utc_now, policy, renderer=rt.renderer)
 
 
 @app.task(name="reminders.noop")

@@ -30,6 +30,7 @@ from reminders.consent_gate import ConsentGate, gate_for, patience_for
 from reminders.db import make_engine, require_migrated
 from reminders.metrics import mark_process_dead
 from reminders.redis_link import find_redis_url
+from reminders.rendering import Renderer
 from reminders.unsubscribe import link_key
 
 
@@ -51,6 +52,7 @@ def create_app(
         link_key=link_key(settings),
         event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
         gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
+        renderer=Renderer(settings.templates_dir),
     )
     if clock is not None:  # otherwise the wall clock
         state.clock = clock

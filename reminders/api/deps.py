@@ -30,7 +30,8 @@ class AppState:
     gate: ConsentGate
     channels: dict[str, Channel] = field(default_factory=dict)
     link_key: bytes = b""
-    # Renders the SMS answers to inbound texts (the warning-sign acknowledgement).
+    # Renders what the API says to patients and clinics (SMS answers, unsubscribe pages,
+    # alerts) from REMINDERS_TEMPLATES_DIR.
     renderer: Renderer = field(default_factory=Renderer)
     # When clinic events arrive; tests pass a fixed one.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -19,6 +19,7 @@ from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
 from reminders.delivery_reports import Report, apply_report, unsubscribed_patient
 from reminders.fields import e164
+from reminders.help_answer import help_text
 from reminders.inbound import Inbound, receive
 from reminders.optout import opt_out_patient
 
@@ -131,10 +132,19 @@ def respond(state: AppState, text: Inbound) -> str | None:
         # A failure here is retried by beat (reminders.send_alerts), so Twilio still gets 200.
         policy = AlertPolicy.from_settings(state.settings)
         email = state.channels.get("email")
-        deliver_alert(state.engine, email, result.alert_id, lambda: datetime.now(UTC), policy)
+        deliver_alert(
+            state.engine,
+            email,
+            result.alert_id,
+            lambda: datetime.now(UTC),
+            policy,
+            renderer=state.renderer,
+        )
     if result.ack is not None:
         return ack_text(state.renderer, result.ack)
-    return result.answer
+    if result.help is not None:
+        return help_text(state.renderer, result.help)
+    return None
 
 
 def sender(number: str) -> str:

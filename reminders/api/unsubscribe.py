@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -21,20 +20,6 @@ router = APIRouter(
     tags=["patients"],
     responses={404: {"description": "no such unsubscribe link"}},
 )
-WORDING = {
-    "en": (
-        "Stop aftercare emails from {clinic}?",
-        "Unsubscribe",
-        "Done: {clinic} will send you no more aftercare emails. Text messages, if you get "
-        "them, are not affected (reply STOP to end those).",
-    ),
-    "es": (
-        "¿Dejar de recibir los correos de cuidados de {clinic}?",
-        "Darme de baja",
-        "Listo: {clinic} no te enviará más correos de cuidados. Los SMS, si los recibes, "
-        "no cambian (responde STOP para dejarlos).",
-    ),
-}
 
 
 @router.get(
@@ -52,12 +37,7 @@ WORDING = {
 def confirm(token: str, state: Annotated[AppState, Depends(app_state)]) -> HTMLResponse:
     """A page with one button; following the link alone changes nothing."""
     patient, clinic = find(state, token)
-    question, button, _done = wording(patient)
-    body = (
-        f"<p>{escape(question.format(clinic=clinic.name))}</p>"
-        f'<form method="post"><button type="submit">{escape(button)}</button></form>'
-    )
-    return page(body, patient)
+    return page(state, "unsubscribe_confirm", patient, clinic)
 
 
 @router.post(
@@ -84,8 +64,7 @@ def unsubscribe(token: str, state: Annotated[AppState, Depends(app_state)]) -> H
             patient.email_opted_out_at = patient.updated_at = now
             session.add(patient)
             replan_all(session, patient, now, "patient unsubscribed from email")
-    _question, _button, done = wording(patient)
-    return page(f"<p>{escape(done.format(clinic=clinic.name))}</p>", patient)
+    return page(state, "unsubscribe_done", patient, clinic)
 
 
 def checked(state: AppState, token: str) -> int:
@@ -107,17 +86,7 @@ def find(state: AppState, token: str) -> tuple[Patient, Clinic]:
     return patient, clinic
 
 
-def wording(patient: Patient) -> tuple[str, str, str]:
-    """The page's sentences in the patient's language (English when we have no translation)."""
-    return WORDING.get(patient.locale.split("-")[0], WORDING["en"])
-
-
-def page(body: str, patient: Patient) -> HTMLResponse:
-    """A minimal page that reads well on a phone."""
-    lang = escape(patient.locale.split("-")[0])
-    return HTMLResponse(
-        f'<!doctype html><html lang="{lang}"><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<body style="font-family:sans-serif;max-width:32rem;margin:2rem auto">{body}</body>'
-        "</html>"
-    )
+def page(state: AppState, key: str, patient: Patient, clinic: Clinic) -> HTMLResponse:
+    """The page (templates page/<lang>/<key>.html) in the patient's language."""
+    context = {"clinic_name": clinic.name}
+    return HTMLResponse(state.renderer.page(key, patient.locale, context))

@@ -135,7 +135,7 @@ def test_help_answers_in_the_patients_language(hooks: Hooks) -> None:
     assert response.status_code == 202
     assert "Reply STOP" in text(hooks, "HELP", sender="+34622000111")
     enroll(hooks)
-    assert "Responda BAJA" in text(hooks, "ayuda", sid="SM2")
+    assert "Responde STOP para darte de baja" in text(hooks, "ayuda", sid="SM2")
 
 
 def test_a_number_that_texted_stop_stays_opted_out_when_enrolled_again(hooks: Hooks) -> None:

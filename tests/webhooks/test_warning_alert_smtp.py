@@ -16,6 +16,7 @@ from reminders.clinics import create_clinic
 from reminders.config import load_settings
 from reminders.db import session_scope
 from reminders.models import InboundReply
+from reminders.rendering import Renderer
 from reminders.webhook_sender import event_body, signed_headers
 from tests.fakes.smtp_server import SmtpServer
 from tests.webhooks.conftest import PUBLIC_URL, TWILIO_TOKEN, SetClock, treatment_completed
@@ -92,7 +93,9 @@ def test_an_alert_smtp_deferred_is_sent_by_the_retry_once_smtp_accepts(
         smtp.handler.rcpt_reply = None
         email = app.state.reminders.channels["email"]
         retry_time = reply.alert_due_at + timedelta(seconds=1)
-        assert deliver_due_alerts(engine, email, lambda: retry_time) == {"sent": 1}
+        assert deliver_due_alerts(engine, email, lambda: retry_time, renderer=Renderer()) == {
+            "sent": 1
+        }
         [mail] = smtp.handler.messages
     assert mail["To"] == ALERTS and "swelling" in mail["Subject"]
 
