@@ -47,6 +47,10 @@ class Runtime:
     finders: Mapping[str, Finder]
     recorder: Recorder
 
+    def close(self) -> None:
+        """Release what the process holds open: the send threads."""
+        self.deliverer.close()
+
     @property
     def owner(self) -> str:
         """A lease owner name unique to this process."""
@@ -103,6 +107,14 @@ def serve_metrics(**_: object) -> None:
     if multiproc_dir() is None:
         log.warning("PROMETHEUS_MULTIPROC_DIR is unset: the pool processes' counts are not served")
     serve_counts(settings.worker_metrics_port, settings.operator_token, counted_events())
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def close_runtime(**_: object) -> None:
+    """As a process that built the runtime exits (pool child, or a solo worker), close it."""
+    if runtime.cache_info().currsize:
+        runtime().close()
 
 
 @signals.worker_process_shutdown.connect
