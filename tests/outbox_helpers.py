@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from reminders.delivery import Deliverer
+from reminders.delivery_policy import DeliveryPolicy
 from reminders.models import MESSAGES
 from reminders.outbox import claim_due
 from reminders.rendering import Renderer
@@ -44,14 +46,19 @@ def due_rows(
     return claim_due(engine, now, 1000, "test", timedelta(minutes=2))
 
 
+POLICY_FIELDS = {setting.name for setting in fields(DeliveryPolicy)}
+
+
 def deliverer(engine: Engine, channel: Any, **options: Any) -> Deliverer:
-    """A Deliverer over one fake channel for both kinds."""
-    options.setdefault("link_key", b"test-key")
+    """A Deliverer over one fake channel for both kinds; policy settings go into its policy."""
+    settings = {name: options.pop(name) for name in POLICY_FIELDS & options.keys()}
+    settings.setdefault("public_url", "http://test")
+    settings.setdefault("link_key", b"test-key")
     return Deliverer(
         engine,
         {"sms": channel, "email": channel},
         Renderer(),
-        "http://test",
+        DeliveryPolicy(**settings),
         options.pop("clock", lambda: datetime.now(UTC)),
         **options,
     )

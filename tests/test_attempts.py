@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Outgoing
-from reminders.delivery import RetryPolicy
+from reminders.delivery_policy import RetryPolicy
 from reminders.models import MESSAGES
 from reminders.outbox import claim_due
 from reminders.recovery import NOT_FOUND, Finding, reconcile_unknown, sweep_expired_leases

@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import redis
 from celery import signals
@@ -18,7 +18,8 @@ from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
 from reminders.consent_gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated
-from reminders.delivery import Deliverer, RetryPolicy
+from reminders.delivery import Deliverer
+from reminders.delivery_policy import DeliveryPolicy
 from reminders.metrics import Recorder, counted_events, mark_process_dead, multiproc_dir
 from reminders.metrics_server import serve_counts
 from reminders.optout import opt_out_patient
@@ -46,6 +47,10 @@ class Runtime:
     finders: Mapping[str, Finder]
     recorder: Recorder
     renderer: Renderer
+
+    def close(self) -> None:
+        """Release what the process holds open: the send threads."""
+        self.deliverer.close()
 
     @property
     def owner(self) -> str:
@@ -75,26 +80,16 @@ def build_runtime(settings: Settings) -> Runtime:
     gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
     renderer = Renderer(settings.templates_dir)
     deliverer = Deliverer(
-        engine=engine,
-        channels=channels,
-        renderer=renderer,
-        public_url=settings.public_url,
-        clock=utc_now,
-        retry=RetryPolicy(
-            settings.max_attempts, settings.retry_base_seconds, settings.retry_cap_seconds
-        ),
-        lease=timedelta(seconds=settings.lease_seconds),
+        engine,
+        channels,
+        renderer,
+        DeliveryPolicy.from_settings(settings, link_key(settings)),
+        utc_now,
         limiter=RedisRateLimiter(
             redis_client, settings.sends_per_second, settings.redis_key_prefix
         ),
-        senders=senders_of(settings),
-        concurrency=settings.send_concurrency,
-        recorder=recorder,
-        link_key=link_key(settings),
         gate=gate,
-        longest_send=timedelta(
-            seconds=2 * max(settings.twilio_timeout_seconds, settings.smtp_timeout_seconds)
-        ),
+        recorder=recorder,
         on_unsubscribed=lambda patient_id: opt_out_patient(engine, gate, patient_id, utc_now()),
     )
     return Runtime(settings, engine, deliverer, finders_for(channels), recorder, renderer)
@@ -109,12 +104,6 @@ def finders_for(channels: Mapping[str, object]) -> dict[str, Finder]:
     }
 
 
-def senders_of(settings: Settings) -> dict[str, str]:
-    """The rate-limit key per channel: the Twilio sender, or the channel name."""
-    sms = settings.twilio_messaging_service_sid or settings.twilio_from or "console-sms"
-    return {"sms": sms, "email": "email"}
-
-
 @signals.worker_ready.connect
 def serve_metrics(**_: object) -> None:
     """With REMINDERS_WORKER_METRICS_PORT set, serve this host's counts (in the main process)."""
@@ -124,6 +113,14 @@ def serve_metrics(**_: object) -> None:
     if multiproc_dir() is None:
         log.warning("PROMETHEUS_MULTIPROC_DIR is unset: the pool processes' counts are not served")
     serve_counts(settings.worker_metrics_port, settings.operator_token, counted_events())
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def close_runtime(**_: object) -> None:
+    """As a process that built the runtime exits (pool child, or a solo worker), close it."""
+    if runtime.cache_info().currsize:
+        runtime().close()
 
 
 @signals.worker_process_shutdown.connect
