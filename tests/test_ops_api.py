@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from reminders import lifecycle as lc
-from reminders.alert_outbox import deliver_alert
 from reminders.api.app import create_app
 from reminders.config import load_settings
 from reminders.db import session_scope
-from reminders.inbound import Inbound, handle_inbound
+from reminders.inbound.alert_outbox import deliver_alert
+from reminders.inbound.handler import Inbound, handle_inbound
 from reminders.models import AuditEntry
+from reminders.outbox import lifecycle as lc
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 from tests.opsdata import NOW, Outbox

@@ -9,10 +9,17 @@ from zoneinfo import ZoneInfo
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from reminders.caps import within_caps
-from reminders.localtime import at_local
-from reminders.planner import ClinicPolicy, Course, PatientFacts, PlannedMessage, applies, plan
-from reminders.protocol import load_protocol
+from reminders.planning.caps import within_caps
+from reminders.planning.localtime import at_local
+from reminders.planning.planner import (
+    ClinicPolicy,
+    Course,
+    PatientFacts,
+    PlannedMessage,
+    applies,
+    plan,
+)
+from reminders.planning.protocol import load_protocol
 
 PROTOCOL = load_protocol()
 ZONES = [

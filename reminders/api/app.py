@@ -26,11 +26,11 @@ from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
 from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
-from reminders.consent_gate import ConsentGate, gate_for, patience_for
+from reminders.consent.gate import ConsentGate, gate_for, patience_for
+from reminders.consent.unsubscribe import link_key
 from reminders.db import make_engine, require_migrated
-from reminders.metrics import mark_process_dead
+from reminders.ops.metrics import mark_process_dead
 from reminders.redis_link import find_redis_url
-from reminders.unsubscribe import link_key
 
 
 def create_app(

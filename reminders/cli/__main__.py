@@ -1,4 +1,4 @@
-"""`python -m reminders.cli`: the same command as the `reminders` script."""
+"""`python -m` on this package: the same command as the `reminders` script."""
 
 from reminders.cli.root import main
 

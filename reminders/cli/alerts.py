@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from reminders.alert_outbox import requeue, unsent_alerts
+from reminders.cli.ops import EXIT_ALERT, EXIT_OK, Actor, default_actor
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
-from reminders.opscommands import EXIT_ALERT, EXIT_OK, Actor, default_actor
+from reminders.inbound.alert_outbox import requeue, unsent_alerts
 
 alerts_app = typer.Typer(
     help="Warning-sign alerts to clinics that are not emailed yet.", no_args_is_help=True

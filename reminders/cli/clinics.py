@@ -13,18 +13,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reminders.clinics import (
+from reminders.cli.webhook_sender import send_event
+from reminders.config import load_settings
+from reminders.db import make_engine, require_migrated, session_scope
+from reminders.intake.clinics import (
     ClinicError,
     apply_settings,
     create_clinic,
     list_clinics,
     rotate_secret,
 )
-from reminders.config import load_settings
-from reminders.db import make_engine, require_migrated, session_scope
-from reminders.events import EVENT_TYPES
+from reminders.intake.events import EVENT_TYPES
 from reminders.models import Clinic
-from reminders.webhook_sender import send_event
 
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")

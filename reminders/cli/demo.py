@@ -8,8 +8,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders.db import session_scope
-from reminders.event_effects import apply_event
-from reminders.events import parse_event
+from reminders.intake.effects import apply_event
+from reminders.intake.events import parse_event
 from reminders.models import Clinic, Message, Patient
 
 DEMO_CLINIC = "demo"

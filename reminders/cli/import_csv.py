@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reminders.clinics import unworkable_setting
 from reminders.config import load_settings
-from reminders.consent_gate import gate_for, patience_for
+from reminders.consent.gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated, session_scope
-from reminders.importer import ImportFileError, ImportReport, import_rows, read_rows
+from reminders.intake.clinics import unworkable_setting
+from reminders.intake.csv_rows import ImportFileError, ImportReport, import_rows, read_rows
 from reminders.models import Clinic
 
 console = Console(stderr=True)

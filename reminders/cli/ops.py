@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from reminders import operations, overview
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
+from reminders.ops import actions as operations
+from reminders.ops import overview
+from reminders.ops.workerping import WorkerPing
 from reminders.redis_link import find_redis_url
-from reminders.workerping import WorkerPing
 
 EXIT_OK, EXIT_ALERT = 0, 1
 messages_app = typer.Typer(help="Act on outbox messages (recorded in the audit trail).")

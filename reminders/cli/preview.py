@@ -11,11 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reminders.composition import timing_flags
-from reminders.overrides import apply_overrides
-from reminders.planner import ClinicPolicy, Course, PatientFacts, PlannedMessage, plan, zone_of
-from reminders.protocol import CHANNELS, Protocol, ProtocolError, load_protocol
-from reminders.rendering import Renderer
+from reminders.delivery.composition import timing_flags
+from reminders.delivery.rendering import Renderer
+from reminders.planning.overrides import apply_overrides
+from reminders.planning.planner import (
+    ClinicPolicy,
+    Course,
+    PatientFacts,
+    PlannedMessage,
+    plan,
+    zone_of,
+)
+from reminders.planning.protocol import CHANNELS, Protocol, ProtocolError, load_protocol
 
 
 def preview(

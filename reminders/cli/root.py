@@ -1,7 +1,7 @@
 """The `reminders` command.
 
 Importing this module reads no settings and imports no command module: each command imports
-what it needs when it runs (see reminders/lazy_commands.py).
+what it needs when it runs (see reminders/cli/lazy.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from reminders.cli.lazy import Lazy, LazyGroup
 from reminders.errors import SetupError
-from reminders.lazy_commands import Lazy, LazyGroup
 
 
 class Commands(LazyGroup):
@@ -23,32 +23,32 @@ class Commands(LazyGroup):
 
     lazy = {
         "status": Lazy(
-            "reminders.opscommands:status",
+            "reminders.cli.ops:status",
             "The overview; exit 1 when lag, failures, Redis or workers need attention, else 0.",
         ),
         "preview": Lazy(
-            "reminders.preview:preview",
+            "reminders.cli.preview:preview",
             "Print the timeline of prompts a treatment would get (pure: no database).",
         ),
         "import": Lazy(
-            "reminders.import_command:import_csv",
+            "reminders.cli.import_csv:import_csv",
             "Enroll a clinic's existing patients from CSV; exits 1 when any row was rejected.",
         ),
         "messages": Lazy(
-            "reminders.opscommands:messages_app",
+            "reminders.cli.ops:messages_app",
             "Act on outbox messages (recorded in the audit trail).",
         ),
         "alerts": Lazy(
-            "reminders.alert_commands:alerts_app",
+            "reminders.cli.alerts:alerts_app",
             "Warning-sign alerts to clinics that are not emailed yet.",
         ),
-        "templates": Lazy("reminders.template_lint:templates_app", "Message templates."),
+        "templates": Lazy("reminders.cli.templates:templates_app", "Message templates."),
         "clinics": Lazy(
-            "reminders.clinic_commands:clinics_app",
+            "reminders.cli.clinics:clinics_app",
             "Clinics: create, list, change settings, rotate secrets.",
         ),
         "webhook": Lazy(
-            "reminders.clinic_commands:webhook_app", "Try the clinic webhook from the shell."
+            "reminders.cli.clinics:webhook_app", "Try the clinic webhook from the shell."
         ),
     }
 
@@ -101,8 +101,8 @@ def api(
 @app.command()
 def up(port: Annotated[int, typer.Option(help="API port.")] = 0) -> None:
     """Migrate, then run the API, one worker and beat together until Ctrl-C."""
+    from reminders.cli.supervisor import run_all
     from reminders.config import load_settings
-    from reminders.supervisor import run_all
 
     settings = load_settings()
     raise typer.Exit(run_all(settings, port or settings.api_port))
@@ -121,10 +121,10 @@ def enroll(
     from rich.console import Console
     from rich.table import Table
 
+    from reminders.cli.demo import OPTION_OF, enroll_demo
     from reminders.config import load_settings
     from reminders.db import make_engine, require_migrated
-    from reminders.demo import OPTION_OF, enroll_demo
-    from reminders.events import InvalidEventError
+    from reminders.intake.events import InvalidEventError
 
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
@@ -155,7 +155,7 @@ def dispatch() -> None:
     """Claim what is due now and hand it to the workers (what beat does every few seconds)."""
     from datetime import timedelta
 
-    from reminders.dispatcher import dispatch_due
+    from reminders.outbox.dispatch import dispatch_due
     from workers.runtime import runtime, utc_now
     from workers.tasks import enqueue_send
 

@@ -14,8 +14,8 @@ from typing import Protocol
 
 from reminders.config import Settings
 from reminders.db import make_engine
-from reminders.metrics import MULTIPROC_ENV, empty_directory
 from reminders.migration import upgrade
+from reminders.ops.metrics import MULTIPROC_ENV, empty_directory
 from reminders.redis_link import start_embedded, stop_embedded
 
 BIN = Path(sys.executable).parent

@@ -14,16 +14,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reminders.acknowledgement import TEMPLATE as ACK_TEMPLATE
-from reminders.acknowledgement import ack_context
-from reminders.claims import claim_problems
-from reminders.composition import context_for
+from reminders.delivery.composition import context_for
+from reminders.delivery.rendering import EMAIL_PARTS, TEMPLATE_DIR, Renderer, sms_size
+from reminders.delivery.sms_rules import sms_problems, subject_problems
+from reminders.inbound.acknowledgement import TEMPLATE as ACK_TEMPLATE
+from reminders.inbound.acknowledgement import ack_context
 from reminders.models import Clinic, Patient, Treatment
-from reminders.protocol import Protocol, load_protocol
-from reminders.rendering import EMAIL_PARTS, TEMPLATE_DIR, Renderer, sms_size
-from reminders.sms_rules import sms_problems, subject_problems
+from reminders.planning.claims import claim_problems
+from reminders.planning.protocol import Protocol, load_protocol
 
-PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
+PROTOCOL_DIR = Path(__file__).resolve().parents[1] / "protocols"
 # The shared contract: every protocol step has an SMS and an email template in every language.
 STEP_KEYS = (
     "first_night", "day_1", "day_3", "day_7", "day_14", "book_next_session",

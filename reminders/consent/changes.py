@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from reminders.consent_gate import ConsentGate
-from reminders.events import Event
+from reminders.consent.gate import ConsentGate
+from reminders.intake.events import Event
 from reminders.models import PATIENTS
 
 STORED_PHONE = sa.select(PATIENTS.c.phone).where(

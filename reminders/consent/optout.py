@@ -8,14 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from reminders import lifecycle as lc
-from reminders.consent_gate import ConsentGate
+from reminders.consent.gate import ConsentGate
+from reminders.consent.stops import inherit_stop, stop_elsewhere
 from reminders.db import session_scope
-from reminders.enrollment import replan_patient
+from reminders.intake.enrollment import replan_patient
 from reminders.models import Clinic, Message, Patient, Treatment, movable
-from reminders.protocol import load_protocol
-from reminders.replanning import PlanEntry
-from reminders.stops import inherit_stop, stop_elsewhere
+from reminders.outbox import lifecycle as lc
+from reminders.planning.protocol import load_protocol
+from reminders.planning.replan import PlanEntry
 
 
 def patients_with_phone(session: Session, phone: str) -> list[Patient]:

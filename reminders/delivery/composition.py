@@ -10,9 +10,9 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 
 from reminders.channels.base import Outgoing
+from reminders.consent.unsubscribe import PATH, token_for
+from reminders.delivery.rendering import Renderer
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.rendering import Renderer
-from reminders.unsubscribe import PATH, token_for
 
 
 def context_for(

@@ -14,15 +14,18 @@ from jinja2 import TemplateError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reminders import lifecycle as lc
-from reminders.caps import SmsLedger
 from reminders.channels.base import Channel, Outgoing, SendError
-from reminders.composition import compose
-from reminders.consent_gate import ConsentGate, gate_for
+from reminders.consent.gate import ConsentGate, gate_for
 from reminders.db import session_scope
-from reminders.metrics import Recorder
+from reminders.delivery.composition import compose
+from reminders.delivery.outcomes import RowOutcome, record_outcomes
+from reminders.delivery.rendering import Renderer
+from reminders.delivery.sendcheck import Skip, recheck
+from reminders.delivery.throttle import Grant, Limiter, LimiterUnavailableError, Unlimited
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.outbox import (
+from reminders.ops.metrics import Recorder
+from reminders.outbox import lifecycle as lc
+from reminders.outbox.claim import (
     FreshContact,
     fresh_contacts,
     load_rows,
@@ -31,10 +34,7 @@ from reminders.outbox import (
     start_sending,
     text_digest,
 )
-from reminders.outcomes import RowOutcome, record_outcomes
-from reminders.ratelimit import Grant, Limiter, LimiterUnavailableError, Unlimited
-from reminders.rendering import Renderer
-from reminders.sendcheck import Skip, recheck
+from reminders.planning.caps import SmsLedger
 
 log = logging.getLogger(__name__)
 # With Redis down, throttled rows retry this soon: the outage is usually short.

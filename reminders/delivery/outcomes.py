@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 
-from reminders import lifecycle as lc
 from reminders.models import MESSAGES, movable
+from reminders.outbox import lifecycle as lc
 
 M = MESSAGES.c
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from reminders import lifecycle as lc
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.planner import PolicyError, into_window
-from reminders.replanning import policy_of
+from reminders.outbox import lifecycle as lc
+from reminders.planning.planner import PolicyError, into_window
+from reminders.planning.replan import policy_of
 
 
 @dataclass(frozen=True)

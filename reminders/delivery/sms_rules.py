@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from reminders.rendering import LOOKALIKES, is_gsm7, sms_size
+from reminders.delivery.rendering import LOOKALIKES, is_gsm7, sms_size
 
 MAX_SEGMENTS = 2
 # The opt-out sentence a patient's first SMS must carry, per template language.

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from reminders.delivery.rendering import Renderer
+from reminders.inbound.replies import WARNING
 from reminders.models import Clinic, InboundReply, Patient
-from reminders.rendering import Renderer
-from reminders.replies import WARNING
 
 TEMPLATE = "warning_ack"
 # Long enough to cover an evening text and a morning one while the clinic is closed (the

@@ -20,12 +20,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from reminders.alerts import alert_email
 from reminders.channels.base import Channel, SendError
 from reminders.config import Settings
-from reminders.lifecycle import PERMANENT, backoff
+from reminders.inbound.alerts import alert_email
+from reminders.inbound.replies import WARNING, warning_signs
 from reminders.models import PATIENTS, REPLIES, AuditEntry, Clinic, InboundReply, Patient
-from reminders.replies import WARNING, warning_signs
+from reminders.outbox.lifecycle import PERMANENT, backoff
 
 log = logging.getLogger(__name__)
 

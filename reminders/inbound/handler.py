@@ -10,13 +10,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from reminders.acknowledgement import Acknowledgement, acknowledge
-from reminders.consent_gate import ConsentGate
+from reminders.consent.gate import ConsentGate
+from reminders.consent.optout import opt_in, opt_out, patients_with_phone
 from reminders.db import session_scope
+from reminders.inbound.acknowledgement import Acknowledgement, acknowledge
+from reminders.inbound.replies import HELP, OPT_IN, OPT_OUT, WARNING, classify
 from reminders.masking import mask_address
 from reminders.models import Clinic, InboundReply, Patient
-from reminders.optout import opt_in, opt_out, patients_with_phone
-from reminders.replies import HELP, OPT_IN, OPT_OUT, WARNING, classify
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from reminders import warning_words as words
+from reminders.inbound import warning_words as words
 
 OPT_OUT, OPT_IN, HELP, REPLY, WARNING = "opt_out", "opt_in", "help", "reply", "warning"
 

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from reminders.consent_changes import numbers_withdrawn
-from reminders.consent_gate import ConsentGate, gate_for
+from reminders.consent.changes import numbers_withdrawn
+from reminders.consent.gate import ConsentGate, gate_for
 from reminders.db import session_scope
-from reminders.event_effects import EventRefusedError, apply_event
-from reminders.events import InvalidEventError, parse_event
+from reminders.intake.effects import EventRefusedError, apply_event
+from reminders.intake.events import InvalidEventError, parse_event
 from reminders.models import Clinic
 
 PATIENT_COLUMNS = ("external_id", "first_name", "phone", "email", "timezone", "locale")

@@ -9,20 +9,20 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from reminders import lifecycle as lc
-from reminders.clinics import unworkable_setting
-from reminders.enrollment import (
+from reminders.consent.optout import honour_earlier_stop, replan_all
+from reminders.intake.clinics import unworkable_setting
+from reminders.intake.enrollment import (
     TreatmentOwnerError,
     replan,
     upsert_patient,
     upsert_treatment,
 )
-from reminders.events import Event
-from reminders.intake_warnings import contact_warnings, spacing_warning
+from reminders.intake.events import Event
+from reminders.intake.warnings import contact_warnings, spacing_warning
 from reminders.models import Clinic, Patient, Treatment
-from reminders.optout import honour_earlier_stop, replan_all
-from reminders.protocol import load_protocol
-from reminders.replanning import PlanEntry
+from reminders.outbox import lifecycle as lc
+from reminders.planning.protocol import load_protocol
+from reminders.planning.replan import PlanEntry
 
 
 class EventRefusedError(ValueError):

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from reminders.consent.stops import inherit_stop, stop_elsewhere
 from reminders.models import Clinic, Patient, Treatment
-from reminders.plandiff import RowChange, diff_plan
-from reminders.protocol import Protocol
-from reminders.replanning import (
+from reminders.planning.plandiff import RowChange, diff_plan
+from reminders.planning.protocol import Protocol
+from reminders.planning.replan import (
     course_of,
     facts_of,
     fresh_plan,
@@ -23,7 +24,6 @@ from reminders.replanning import (
     replan,
     replan_patient,
 )
-from reminders.stops import inherit_stop, stop_elsewhere
 
 __all__ = [
     "PatientInput",

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reminders import fields as f
-from reminders.enrollment import PatientInput, TreatmentInput
-from reminders.fields import Problems
-from reminders.intake import patient_input, patient_values, treatment_input
+from reminders.intake import fields as f
+from reminders.intake.enrollment import PatientInput, TreatmentInput
+from reminders.intake.fields import Problems
+from reminders.intake.inputs import patient_input, patient_values, treatment_input
 
 EVENT_TYPES = (
     "treatment.completed",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from reminders import fields as f
-from reminders.enrollment import PatientInput, TreatmentInput
-from reminders.fields import Problems
+from reminders.intake import fields as f
+from reminders.intake.enrollment import PatientInput, TreatmentInput
+from reminders.intake.fields import Problems
 
 PATIENT_FIELDS = (
     "external_id", "first_name", "phone", "email", "timezone", "locale", "consent"

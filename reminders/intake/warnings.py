@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from reminders.sendcheck import Reachable, consent_problem
+from reminders.delivery.sendcheck import Reachable, consent_problem
 
 # From AFTERCARE.md "The course of treatment"; a booking outside SPACING is the clinic's call.
 COURSE_RULE = "Significant change needs a series of 3-6 sessions, spaced 4-6 weeks apart"

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from reminders import lifecycle as lc
 from reminders.models import MESSAGES, AuditEntry, movable
+from reminders.outbox import lifecycle as lc
 
 M = MESSAGES.c
 RETRY, RESEND_UNKNOWN, CANCEL, RESOLVE = "retry", "resend_unknown", "cancel", "resolve"

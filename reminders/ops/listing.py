@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session, col
 
-from reminders import lifecycle as lc
 from reminders.masking import mask_address
 from reminders.models import MESSAGES, AuditEntry, Clinic, Patient, Treatment
-from reminders.operations import RESOLVABLE, RESOLVE
+from reminders.ops.actions import RESOLVABLE, RESOLVE
+from reminders.outbox import lifecycle as lc
 from reminders.redaction import redact
 
 M = MESSAGES.c

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reminders import overview
+from reminders.ops import overview
 
 CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 NO_CODE = "none"

@@ -10,9 +10,9 @@ import redis
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from reminders import lifecycle as lc
-from reminders.alert_outbox import UNSENT
+from reminders.inbound.alert_outbox import UNSENT
 from reminders.models import MESSAGES, REPLIES
+from reminders.outbox import lifecycle as lc
 from reminders.redaction import redact
 
 M = MESSAGES.c

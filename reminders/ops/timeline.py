@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from reminders import lifecycle as lc
-from reminders.listing import MessageRow
+from reminders.ops.listing import MessageRow
+from reminders.outbox import lifecycle as lc
 
 WIDTH, LEFT, RIGHT = 900, 70, 30
 LANES = {"sms": 50, "email": 100}

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
-from reminders import lifecycle as lc
 from reminders.db import is_sqlite, session_scope
+from reminders.delivery.sendcheck import Reachable, consent_problem
 from reminders.models import MESSAGES, PATIENTS, Clinic, Message, Patient, Treatment, movable
-from reminders.sendcheck import Reachable, consent_problem
+from reminders.outbox import lifecycle as lc
 
 log = logging.getLogger(__name__)
 M = MESSAGES.c

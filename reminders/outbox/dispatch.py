@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from reminders.errors import SetupError
-from reminders.outbox import claim_due, release_claims
+from reminders.outbox.claim import claim_due, release_claims
 
 log = logging.getLogger(__name__)
 Enqueue = Callable[[Sequence[int]], None]

@@ -11,10 +11,10 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from reminders import lifecycle as lc
 from reminders.channels.base import SendError
 from reminders.models import MESSAGES, PATIENTS, movable
-from reminders.outbox import text_digest
+from reminders.outbox import lifecycle as lc
+from reminders.outbox.claim import text_digest
 
 log = logging.getLogger(__name__)
 M = MESSAGES.c

@@ -9,8 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reminders import lifecycle as lc
 from reminders.models import MESSAGES, movable
+from reminders.outbox import lifecycle as lc
 
 log = logging.getLogger(__name__)
 

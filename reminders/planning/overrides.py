@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from reminders.protocol import Protocol, ProtocolError, Step, channels_of, retimed
+from reminders.planning.protocol import Protocol, ProtocolError, Step, channels_of, retimed
 
 OVERRIDE_FIELDS = ("enabled", "days", "at", "hours", "valid_hours", "channels")
 

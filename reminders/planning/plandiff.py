@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reminders import lifecycle as lc
 from reminders.models import Message
-from reminders.planner import PlannedMessage
+from reminders.outbox import lifecycle as lc
+from reminders.planning.planner import PlannedMessage
 
 # Statuses of an SMS that has reached, or may still reach, the patient's phone.
 LIVE = (lc.PENDING, lc.CLAIMED, lc.SENDING, lc.SENT, lc.DELIVERED, lc.UNKNOWN)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from reminders.caps import SmsLedger
-from reminders.localtime import at_local, into_window, zone_of
-from reminders.protocol import Protocol, Step
+from reminders.planning.caps import SmsLedger
+from reminders.planning.localtime import at_local, into_window, zone_of
+from reminders.planning.protocol import Protocol, Step
 
 
 class PolicyError(ValueError):

@@ -9,9 +9,9 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
-from reminders.claims import Claim, ClaimError, parse_claims
+from reminders.planning.claims import Claim, ClaimError, parse_claims
 
-PROTOCOL_DIR = Path(__file__).parent / "protocols"
+PROTOCOL_DIR = Path(__file__).resolve().parents[1] / "protocols"
 CHANNELS = ("sms", "email")
 ANCHORS = ("treatment_end", "next_session")
 CONDITIONS = (

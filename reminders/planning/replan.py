@@ -13,15 +13,15 @@ from sqlalchemy import TextClause, bindparam, insert, text
 from sqlmodel import Session, col, select
 
 from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment, stored_utc
-from reminders.overrides import apply_overrides
-from reminders.plandiff import (
+from reminders.planning.overrides import apply_overrides
+from reminders.planning.plandiff import (
     DEFAULT_CANCEL_REASON,
     diff_plan,
     live_sms_time,
     planned_values,
     replannable,
 )
-from reminders.planner import (
+from reminders.planning.planner import (
     ClinicPolicy,
     Course,
     PatientFacts,
@@ -30,8 +30,8 @@ from reminders.planner import (
     inapplicable_reason,
     plan,
 )
-from reminders.protocol import Protocol
-from reminders.rewrites import rewrite_rows
+from reminders.planning.protocol import Protocol
+from reminders.planning.rewrites import rewrite_rows
 
 
 @dataclass(frozen=True)

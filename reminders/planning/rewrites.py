@@ -9,8 +9,8 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
-from reminders import lifecycle as lc
 from reminders.models import MESSAGES, Message, movable
+from reminders.outbox import lifecycle as lc
 
 Rewrite = tuple[Message, Mapping[str, Any]]
 
