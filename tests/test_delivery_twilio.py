@@ -13,9 +13,9 @@ from reminders.delivery.deliverer import Deliverer
 from reminders.models import CLINICS, MESSAGES, PATIENTS
 from reminders.outbox.claim import claim_due, release_claims
 from reminders.outbox.recovery import LookupFinder, reconcile_unknown
+from tests.fakes.twilio_channel import channel_for
 from tests.fakes.twilio_server import FakeTwilio
 from tests.outbox_helpers import deliverer, due_rows, row
-from tests.test_twilio_channel import channel_for
 
 
 def test_an_unsubscribed_number_at_twilio_opts_the_patient_out_of_every_sms(

@@ -17,9 +17,9 @@ from reminders.ops.metrics import MULTIPROC_ENV, Events, InProcess, Recorder, em
 from reminders.ops.metrics_server import serve_counts
 from reminders.outbox import lifecycle as lc
 from tests.harness import ROOT, service_env
+from tests.opsclient import BEARER, TOKEN, make_client
 from tests.opsdata import Outbox
-from tests.test_commands import served_api
-from tests.test_ops_api import BEARER, TOKEN, make_client
+from tests.processes import served_api
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 REJECTED = ("reminders_webhook_requests_total", (("outcome", "rejected"),))

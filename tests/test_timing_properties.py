@@ -17,7 +17,7 @@ from reminders.models import Clinic, Patient, Treatment
 from reminders.planning.overrides import apply_overrides
 from reminders.planning.planner import ClinicPolicy, Course, PlannedMessage, plan
 from reminders.planning.protocol import Protocol
-from tests.test_planner_properties import PROTOCOL, QUARTER_HOURS, Case, cases, run, sent
+from tests.planner_cases import PROTOCOL, QUARTER_HOURS, Case, cases, run, sent
 
 RENDERER = Renderer()
 CLINIC = Clinic(id="c", name="Glow", phone="+1 555 010 0000", booking_url="https://g.example/b")

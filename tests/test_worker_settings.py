@@ -10,7 +10,7 @@ from reminders.channels.twilio import TwilioChannel, TwilioConfig
 from reminders.config import load_settings
 from reminders.outbox import lifecycle as lc
 from reminders.outbox.recovery import LookupFinder
-from tests.test_ops_api import make_client
+from tests.opsclient import make_client
 from workers.application import VISIBILITY_TIMEOUT_SECONDS, make_celery
 from workers.runtime import finders_for
 
