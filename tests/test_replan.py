@@ -17,7 +17,7 @@ from reminders.intake.enrollment import PatientInput, TreatmentInput, enroll, re
 from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.planning.planner import ClinicPolicy, Course, PatientFacts, plan
 from reminders.planning.protocol import ProtocolError, load_protocol
-from reminders.planning.replan import json_time
+from reminders.planning.row_inserts import json_time
 from tests.factories import make_clinic
 
 ENDED = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)

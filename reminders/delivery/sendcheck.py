@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from reminders.models import Clinic, Message, Patient, Treatment
 from reminders.outbox import lifecycle as lc
+from reminders.planning.facts import policy_of
 from reminders.planning.planner import PolicyError, into_window
-from reminders.planning.replan import policy_of
 
 
 @dataclass(frozen=True)

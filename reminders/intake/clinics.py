@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 
 from reminders.intake.fields import SUPPORTED_LOCALES
 from reminders.models import Clinic
+from reminders.planning.facts import policy_of
 from reminders.planning.overrides import apply_overrides, validate_overrides
 from reminders.planning.planner import ClinicPolicy, PolicyError
 from reminders.planning.protocol import Protocol, ProtocolError, load_protocol
-from reminders.planning.replan import policy_of
 
 ROTATION_GRACE = timedelta(hours=24)
 CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -14,16 +14,10 @@ from sqlmodel import Session
 
 from reminders.consent.stops import inherit_stop, stop_elsewhere
 from reminders.models import Clinic, Patient, Treatment
+from reminders.planning.facts import course_of, facts_of, fresh_plan, policy_of
 from reminders.planning.plandiff import RowChange, diff_plan
 from reminders.planning.protocol import Protocol
-from reminders.planning.replan import (
-    course_of,
-    facts_of,
-    fresh_plan,
-    policy_of,
-    replan,
-    replan_patient,
-)
+from reminders.planning.replan import replan, replan_patient
 
 __all__ = [
     "PatientInput",

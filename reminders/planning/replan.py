@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, insert, text
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from reminders.models import MESSAGES, Clinic, Message, Patient, Treatment, stored_utc
+from reminders.models import Clinic, Message, Patient, Treatment
+from reminders.planning.facts import course_of, fresh_plan
 from reminders.planning.overrides import apply_overrides
 from reminders.planning.plandiff import (
     DEFAULT_CANCEL_REASON,
@@ -21,17 +20,10 @@ from reminders.planning.plandiff import (
     planned_values,
     replannable,
 )
-from reminders.planning.planner import (
-    ClinicPolicy,
-    Course,
-    PatientFacts,
-    PlannedMessage,
-    applies,
-    inapplicable_reason,
-    plan,
-)
+from reminders.planning.planner import PlannedMessage, applies, inapplicable_reason
 from reminders.planning.protocol import Protocol
 from reminders.planning.rewrites import rewrite_rows
+from reminders.planning.row_inserts import insert_rows
 
 
 @dataclass(frozen=True)
@@ -46,61 +38,6 @@ class PlanEntry:
     # Stored rows by id, then rows inserted now in insertion order: the database's id order.
     order: tuple[int, int]
     reason: str | None = None  # why it is skipped, cancelled or failed
-
-
-def facts_of(patient: Patient) -> PatientFacts:
-    """The channels a patient can be written to now: consent, contact and no opt-out."""
-    channels = set()
-    if patient.consent_sms and patient.phone and patient.sms_opted_out_at is None:
-        channels.add("sms")
-    if patient.consent_email and patient.email and patient.email_opted_out_at is None:
-        channels.add("email")
-    return PatientFacts(
-        timezone=patient.timezone, locale=patient.locale, channels=frozenset(channels)
-    )
-
-
-def policy_of(clinic: Clinic) -> ClinicPolicy:
-    """A clinic's sending window and caps."""
-    return ClinicPolicy(
-        window_start=clinic.window_start,
-        window_end=clinic.window_end,
-        sms_per_day=clinic.sms_per_day,
-        sms_per_week=clinic.sms_per_week,
-    )
-
-
-def course_of(treatment: Treatment) -> Course:
-    """Where a treatment sits in its course."""
-    return Course(
-        session_number=treatment.session_number,
-        sessions_planned=treatment.sessions_planned,
-        next_session_at=treatment.next_session_at,
-    )
-
-
-def fresh_plan(
-    treatment: Treatment,
-    patient: Patient,
-    clinic: Clinic,
-    protocol: Protocol,
-    now: datetime | None = None,
-    other_sms: Iterable[datetime] = (),
-    settled: Collection[tuple[str, str]] = frozenset(),
-) -> list[PlannedMessage]:
-    """What the plan would be if made from scratch now (empty for a cancelled treatment)."""
-    if treatment.cancelled_at is not None:
-        return []
-    return plan(
-        treatment.ended_at,
-        facts_of(patient),
-        protocol,
-        policy_of(clinic),
-        course_of(treatment),
-        other_sms=other_sms,
-        settled=settled,
-        now=now,
-    )
 
 
 def replan(
@@ -163,14 +100,7 @@ def replan_patient(
         treatments, rows = outbox_of(session, patient)
     inserted: dict[int | None, list[dict[str, Any]]] = {}
     for position, current in enumerate(treatments):
-        earlier = {t.id for t in treatments[:position]}
-        other_sms = [
-            when
-            for treatment_id, group in rows.items()
-            for row in group
-            if treatment_id in earlier or not replannable(row)
-            if (when := live_sms_time(row)) is not None
-        ]
+        other_sms = texts_around(rows, {t.id for t in treatments[:position]})
         reason = (cancel_reasons or {}).get(current.id, DEFAULT_CANCEL_REASON)
         existing = rows.get(current.id, [])
         new_rows = replan_one(
@@ -183,6 +113,19 @@ def replan_patient(
         else:
             inserted[current.id] = new_rows
     return plan_after(treatments, rows, inserted)
+
+
+def texts_around(
+    rows: Mapping[int | None, Sequence[Message]], earlier: set[int | None]
+) -> list[datetime]:
+    """The SMS times a treatment must fit around: earlier treatments' and every settled one."""
+    return [
+        when
+        for treatment_id, group in rows.items()
+        for row in group
+        if treatment_id in earlier or not replannable(row)
+        if (when := live_sms_time(row)) is not None
+    ]
 
 
 def outbox_of(
@@ -266,21 +209,7 @@ def replan_one(
     rewrites: list[tuple[Message, dict[str, Any]]] = []
     for change in changes:
         if change.action == "insert" and change.planned is not None:
-            assert treatment.id is not None and patient.id is not None
-            new_rows.append(
-                dict(
-                    idempotency_key=f"{treatment.id}:{change.planned.key}:{change.planned.channel}",
-                    clinic_id=treatment.clinic_id,
-                    patient_id=patient.id,
-                    treatment_id=treatment.id,
-                    step_key=change.planned.key,
-                    channel=change.planned.channel,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                    **planned_values(change.planned),
-                )
-            )
+            new_rows.append(new_row(treatment, patient, change.planned, now))
         else:
             rewrites.append((by_id[change.message_id], dict(change.values, updated_at=now)))
     session.flush()
@@ -289,40 +218,20 @@ def replan_one(
     return new_rows
 
 
-def insert_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert new outbox rows (all with the same keys) in one statement, in the given order."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        # One executemany: building ORM objects costs more than the SQL.
-        session.execute(insert(MESSAGES), list(rows))
-        return
-    document = json.dumps(rows, default=json_time, separators=(",", ":"))
-    session.execute(json_insert(tuple(rows[0])), {"rows": document})
-
-
-@functools.cache
-def json_insert(names: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: one INSERT of the rows as one JSON document.
-
-    Cheaper than psycopg's row-by-row executemany or its Python array dumper: json.dumps is C.
-    Times are stored as naive UTC, as UTCDateTime stores them.
-    """
-    columns = ", ".join(names)
-    return text(
-        f"INSERT INTO {MESSAGES.name} ({columns}) SELECT {columns} "
-        f"FROM json_populate_recordset(NULL::{MESSAGES.name}, CAST(:rows AS json)) "
-        "WITH ORDINALITY AS new ORDER BY new.ordinality"
+def new_row(
+    treatment: Treatment, patient: Patient, planned: PlannedMessage, now: datetime
+) -> dict[str, Any]:
+    """The column values of a planned message's new outbox row."""
+    assert treatment.id is not None and patient.id is not None
+    return dict(
+        idempotency_key=f"{treatment.id}:{planned.key}:{planned.channel}",
+        clinic_id=treatment.clinic_id,
+        patient_id=patient.id,
+        treatment_id=treatment.id,
+        step_key=planned.key,
+        channel=planned.channel,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+        **planned_values(planned),
     )
-
-
-# A plan's 65 times are about 25 distinct ones (created_at, updated_at, due and retry times
-# repeat), and formatting each cost more than the rest of the JSON document.
-@functools.lru_cache(maxsize=4096)
-def json_time(value: datetime) -> str:
-    """A time in a JSON document of rows, in UTC: stored naive, as UTCDateTime stores it."""
-    if value.tzinfo is UTC:
-        # PostgreSQL drops the "+00:00" when it reads the text as a timestamp without time
-        # zone, so the planner's and the clock's UTC times need no conversion.
-        return value.isoformat()
-    return stored_utc(value).isoformat()
