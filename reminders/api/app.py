@@ -40,21 +40,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The application; refuses to start on an un-migrated database. Channels send clinic alerts."""
-    settings = settings or load_settings()
-    engine = make_engine(settings.effective_database_url)
-    require_migrated(engine)
-    state = AppState(
-        settings=settings,
-        engine=engine,
-        redis_url=find_redis_url(settings.redis_url, settings.var_dir),
-        channels=channels if channels is not None else build_channels(settings),
-        link_key=link_key(settings),
-        event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
-        gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
-    )
-    if clock is not None:  # otherwise the wall clock
-        state.clock = clock
-
+    state = make_state(settings or load_settings(), channels, gate, clock)
+    engine = state.engine
     ops = build_ops_state(state)
 
     @asynccontextmanager
@@ -88,3 +75,26 @@ ROUTERS = (
     twilio_hooks.router,
     unsubscribe.router,
 )
+
+
+def make_state(
+    settings: Settings,
+    channels: dict[str, Channel] | None,
+    gate: ConsentGate | None,
+    clock: Callable[[], datetime] | None,
+) -> AppState:
+    """What every route shares; refuses an un-migrated database."""
+    engine = make_engine(settings.effective_database_url)
+    require_migrated(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        redis_url=find_redis_url(settings.redis_url, settings.var_dir),
+        channels=channels if channels is not None else build_channels(settings),
+        link_key=link_key(settings),
+        event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
+        gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
+    )
+    if clock is not None:  # otherwise the wall clock
+        state.clock = clock
+    return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -52,8 +53,32 @@ def enroll_demo(
 
     Returns the patient, their messages and the warnings; InvalidEventError for a bad value.
     """
+    data = demo_data(now, first_name, timezone, phone, email, treated_at)
+    with session_scope(engine) as session:
+        clinic = ensure_demo_clinic(session)
+        body = {"type": "treatment.completed", "data": data}
+        applied = apply_event(session, clinic, parse_event(body, clinic.default_region, now), now)
+        messages = list(
+            session.exec(
+                select(Message)
+                .where(Message.patient_id == applied.patient.id)
+                .order_by(col(Message.due_at))
+            )
+        )
+    return applied.patient, messages, applied.warnings()
+
+
+def demo_data(
+    now: datetime,
+    first_name: str,
+    timezone: str,
+    phone: str,
+    email: str,
+    treated_at: datetime | None,
+) -> dict[str, Any]:
+    """A treatment.completed event's data for a demo patient with a fresh external id."""
     stamp = now.strftime("%Y%m%d%H%M%S")
-    data = {
+    return {
         "patient": {
             "external_id": f"demo-{stamp}",
             "first_name": first_name,
@@ -69,15 +94,3 @@ def enroll_demo(
             "sessions_planned": 3,
         },
     }
-    with session_scope(engine) as session:
-        clinic = ensure_demo_clinic(session)
-        body = {"type": "treatment.completed", "data": data}
-        applied = apply_event(session, clinic, parse_event(body, clinic.default_region, now), now)
-        messages = list(
-            session.exec(
-                select(Message)
-                .where(Message.patient_id == applied.patient.id)
-                .order_by(col(Message.due_at))
-            )
-        )
-    return applied.patient, messages, applied.warnings()

@@ -25,6 +25,7 @@ from reminders.planning.planner import (
 from reminders.planning.protocol import CHANNELS, Protocol, ProtocolError, load_protocol
 
 
+# Long only by its signature: one line per command-line option.
 def preview(
     treated_at: Annotated[str, typer.Option(help="When the treatment ended (ISO 8601).")],
     tz: Annotated[str, typer.Option(help="Patient's IANA time zone.")],

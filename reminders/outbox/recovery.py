@@ -96,6 +96,15 @@ def reconcile_unknown(
     the row that sent it.
     """
     counts = {FOUND: 0, NOT_FOUND: 0, CANNOT_TELL: 0}
+    for row in unknown_rows(engine, list(finders), now - grace, limit):
+        finding = finders[row.channel].find(sent_query(engine, row, now, lease, texts))
+        counts[finding.verdict] += 1
+        settle(engine, row.id, finding, now)
+    return counts
+
+
+def unknown_rows(engine: Engine, channels: list[str], before: datetime, limit: int) -> list[Any]:
+    """Unknown rows untouched since `before`, oldest first, with their patient's addresses."""
     stmt = (
         select(
             M.id,
@@ -110,31 +119,35 @@ def reconcile_unknown(
         .join(PATIENTS, PATIENTS.c.id == M.patient_id)
         # Only channels whose provider can be asked: rows of the others wait for an operator
         # and must not fill every batch, keeping askable rows from ever being looked at.
-        .where(M.status == lc.UNKNOWN, M.updated_at <= now - grace, M.channel.in_(list(finders)))
+        .where(M.status == lc.UNKNOWN, M.updated_at <= before, M.channel.in_(channels))
         .order_by(M.updated_at)
         .limit(limit)
     )
     with engine.connect() as connection:
-        rows = connection.execute(stmt).all()
-    for row in rows:
-        finder = finders[row.channel]
-        started = (row.lease_expires_at or row.updated_at) - lease
-        to = (row.phone if row.channel == "sms" else row.email) or ""
-        query = SentQuery(
-            row.id,
-            row.channel,
-            to,
-            since=started - timedelta(minutes=5),
-            until=now,
-            known_provider_ids=known_provider_ids(engine, row.channel, to),
-            # Rendering again is only the fallback, for rows whose digest was never stored.
-            texts=frozenset() if row.sent_digest else texts(row.id),
-            digest=row.sent_digest,
-        )
-        finding = finder.find(query)
-        counts[finding.verdict] += 1
-        settle(engine, row.id, finding, now)
-    return counts
+        return list(connection.execute(stmt).all())
+
+
+def sent_query(
+    engine: Engine,
+    row: Any,  # one of unknown_rows()
+    now: datetime,
+    lease: timedelta,
+    texts: Callable[[int], frozenset[str]],
+) -> SentQuery:
+    """What to ask the provider about one unknown row: to whom, when, which texts."""
+    started = (row.lease_expires_at or row.updated_at) - lease
+    to = (row.phone if row.channel == "sms" else row.email) or ""
+    return SentQuery(
+        row.id,
+        row.channel,
+        to,
+        since=started - timedelta(minutes=5),
+        until=now,
+        known_provider_ids=known_provider_ids(engine, row.channel, to),
+        # Rendering again is only the fallback, for rows whose digest was never stored.
+        texts=frozenset() if row.sent_digest else texts(row.id),
+        digest=row.sent_digest,
+    )
 
 
 def known_provider_ids(engine: Engine, channel: str, to: str) -> frozenset[str]:

@@ -60,17 +60,6 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
     if move is None:
         return "ignored: an intermediate status"
     target = lc.target(move)
-    values: dict[str, object] = {"status": target, "updated_at": now}
-    if target == lc.DELIVERED:
-        values["delivered_at"] = now
-    if target == lc.FAILED:
-        values["provider_code"] = report.error_code
-        values["last_error"] = f"twilio reported {report.status} (error {report.error_code})"
-        values["next_attempt_at"] = None
-    if target in (lc.SENT, lc.DELIVERED):
-        values["sent_at"] = sa.func.coalesce(MESSAGES.c.sent_at, now)
-    values["provider_id"] = sa.func.coalesce(MESSAGES.c.provider_id, report.provider_id or None)
-    values["lease_owner"], values["lease_expires_at"] = None, None
     # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
     statement = (
         sa.update(MESSAGES)
@@ -83,7 +72,7 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
                 sa.literal(report.provider_id) == "",
             )
         )
-        .values(**values)
+        .values(**report_values(report, target, now))
     )
     with engine.begin() as connection:
         changed = connection.execute(statement).rowcount
@@ -96,3 +85,19 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
         log.warning("status callback for unknown message id %s", report.message_id)
         return "unknown message"
     return f"ignored: {exists.status} is not behind {target}"
+
+
+def report_values(report: Report, target: str, now: datetime) -> dict[str, object]:
+    """The columns a report moving a row to `target` sets."""
+    values: dict[str, object] = {"status": target, "updated_at": now}
+    if target == lc.DELIVERED:
+        values["delivered_at"] = now
+    if target == lc.FAILED:
+        values["provider_code"] = report.error_code
+        values["last_error"] = f"twilio reported {report.status} (error {report.error_code})"
+        values["next_attempt_at"] = None
+    if target in (lc.SENT, lc.DELIVERED):
+        values["sent_at"] = sa.func.coalesce(MESSAGES.c.sent_at, now)
+    values["provider_id"] = sa.func.coalesce(MESSAGES.c.provider_id, report.provider_id or None)
+    values["lease_owner"], values["lease_expires_at"] = None, None
+    return values
