@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from bench.common import REDIS_URL, Database, copy_messages, save, seed_people
 from reminders.config import load_settings
-from reminders.dispatcher import dispatch_due
+from reminders.outbox.dispatch import dispatch_due
 from workers.application import make_celery
 
 DUE, SMALL, LARGE, RUNS, PATIENTS = 1_000, 10_000, 1_000_000, 7, 1_000

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from reminders.metrics import MULTIPROC_ENV
+from reminders.ops.metrics import MULTIPROC_ENV
 from tests.harness import celery_worker_argv, descendants
 from tests.harness import service_env as harness_env
 

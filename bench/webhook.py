@@ -23,9 +23,9 @@ from bench.processes import (
     stop,
     tree_cpu_seconds,
 )
-from reminders.clinics import create_clinic
+from reminders.cli.webhook_sender import event_body, signed_headers
 from reminders.db import session_scope
-from reminders.webhook_sender import event_body, signed_headers
+from reminders.intake.clinics import create_clinic
 
 PORT, CONCURRENCY, WARMUP = 18_766, 32, 1_500
 PATH = "/v1/clinics/bench/events"

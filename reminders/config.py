@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from reminders.delivery.rendering import TEMPLATE_DIR
 from reminders.errors import SetupError
-from reminders.rendering import TEMPLATE_DIR
 
 
 class SettingsError(SetupError):

@@ -6,5 +6,5 @@ from __future__ import annotations
 class SetupError(Exception):
     """Something the operator fixes before retrying (a setting, the schema, Redis, the broker).
 
-    Kept in a module with no imports so `reminders.cli` can catch it without loading the rest.
+    Kept in a module with no imports so `reminders.cli.root` can catch it without loading the rest.
     """

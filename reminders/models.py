@@ -10,7 +10,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from reminders import lifecycle as lc
+from reminders.outbox import lifecycle as lc
 
 
 def utcnow() -> datetime:

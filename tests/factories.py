@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reminders.db import session_scope
-from reminders.enrollment import PatientInput, TreatmentInput, enroll
+from reminders.intake.enrollment import PatientInput, TreatmentInput, enroll
 from reminders.models import MESSAGES, Clinic, Patient, Treatment
-from reminders.protocol import load_protocol
+from reminders.planning.protocol import load_protocol
 
 
 def make_clinic(engine: Engine, clinic_id: str = "clinic-a", **fields: Any) -> Clinic:

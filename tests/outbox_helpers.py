@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from reminders.delivery import Deliverer
-from reminders.delivery_policy import DeliveryPolicy
+from reminders.delivery.deliverer import Deliverer
+from reminders.delivery.policy import DeliveryPolicy
+from reminders.delivery.rendering import Renderer
 from reminders.models import MESSAGES
-from reminders.outbox import claim_due
-from reminders.rendering import Renderer
+from reminders.outbox.claim import claim_due
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 
 

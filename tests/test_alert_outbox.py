@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reminders import alert_outbox as ao
 from reminders.channels.base import SendError
 from reminders.db import session_scope
-from reminders.inbound import Inbound, handle_inbound
-from reminders.lifecycle import PERMANENT, TRANSIENT
+from reminders.delivery.rendering import Renderer
+from reminders.inbound import alert_outbox as ao
+from reminders.inbound.handler import Inbound, handle_inbound
 from reminders.models import InboundReply
-from reminders.overview import unsent_alerts
-from reminders.rendering import Renderer
+from reminders.ops.overview import unsent_alerts
+from reminders.outbox.lifecycle import PERMANENT, TRANSIENT
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from reminders.alerts import alert_email
-from reminders.answer_lint import Sample, lint_answers
+from reminders.cli.answer_lint import Sample, lint_answers
 from reminders.db import session_scope
-from reminders.help_answer import HelpRequest, help_text
-from reminders.inbound import Inbound, handle_inbound
+from reminders.delivery.rendering import TEMPLATE_DIR, Renderer, sms_size
+from reminders.delivery.sms_rules import OPT_OUT, sms_problems
+from reminders.inbound.alerts import alert_email
+from reminders.inbound.handler import Inbound, handle_inbound
+from reminders.inbound.help_answer import HelpRequest, help_text
 from reminders.models import Clinic, InboundReply, Patient
-from reminders.rendering import TEMPLATE_DIR, Renderer, sms_size
-from reminders.sms_rules import OPT_OUT, sms_problems
 from tests.factories import make_clinic, make_patient_with_treatment
 
 LANGS = ("en", "es")

@@ -9,10 +9,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Outgoing
-from reminders.delivery_policy import RetryPolicy
+from reminders.delivery.policy import RetryPolicy
 from reminders.models import MESSAGES
-from reminders.outbox import claim_due
-from reminders.recovery import NOT_FOUND, Finding, reconcile_unknown, sweep_expired_leases
+from reminders.outbox.claim import claim_due
+from reminders.outbox.recovery import NOT_FOUND, Finding, reconcile_unknown, sweep_expired_leases
 from tests.fakes.channels import FixedFinder, ScriptedChannel
 from tests.outbox_helpers import deliverer, due_rows, row
 

@@ -13,10 +13,10 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from reminders import lifecycle as lc
+from reminders.outbox import lifecycle as lc
 from tests.harness import BIN, ROOT, ServiceProcess, service_env
 from tests.opsdata import Outbox
-from tests.test_commands import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "tests" / "screenshots"

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reminders.consent_gate import gate_for
-from reminders.inbound import Inbound, receive
+from reminders.consent.gate import gate_for
+from reminders.inbound.handler import Inbound, receive
 from reminders.models import MESSAGES, PATIENTS
 from tests.chaos_kit import (
     crew_env,

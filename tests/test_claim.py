@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from reminders.models import MESSAGES
-from reminders.outbox import claim_due
+from reminders.outbox.claim import claim_due
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 from tests.harness import migrated_engine, new_database
 

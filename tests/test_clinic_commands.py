@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from reminders.db import make_engine
 from reminders.models import CLINICS, Clinic, Patient
 from tests.harness import BIN, ServiceProcess, service_env
-from tests.test_commands import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 # The commands run on the wall clock: sessions ended an hour ago (the future is refused).
 ENDED = (datetime.now(UTC) - timedelta(hours=1)).isoformat()

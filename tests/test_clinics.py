@@ -7,7 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from reminders.clinics import (
+from reminders.db import session_scope
+from reminders.intake.clinics import (
     ClinicError,
     accepted_secrets,
     apply_settings,
@@ -15,7 +16,6 @@ from reminders.clinics import (
     protocol_for,
     rotate_secret,
 )
-from reminders.db import session_scope
 from reminders.models import Clinic
 
 

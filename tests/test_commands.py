@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,47 +14,12 @@ import pytest
 from tests.harness import (
     BIN,
     ROOT,
-    ServiceProcess,
     celery_beat_argv,
     celery_worker_argv,
     descendants,
     service_env,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(
-    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready in {timeout}s")
-
-
-@contextmanager
-def served_api(env: dict[str, str], log: Path) -> Iterator[int]:
-    """`reminders api` on a free port, answering /healthz; yields the port."""
-    port = free_port()
-    api = ServiceProcess([str(BIN / "reminders"), "api", "--port", str(port)], env, log)
-    try:
-        api.start()
-        wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
-        yield port
-    finally:
-        api.stop()
+from tests.processes import free_port, served_api, wait_ready
 
 
 def test_api_serves_health_and_readiness_after_db_upgrade(

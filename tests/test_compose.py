@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from reminders.supervisor import SERVICES
+from reminders.cli.supervisor import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from reminders.consent_gate import FileGate, RowLockGate, gate_for, patience_for
-from reminders.inbound import Inbound, receive
+from reminders.consent.gate import FileGate, RowLockGate, gate_for, patience_for
+from reminders.inbound.handler import Inbound, receive
 from reminders.models import PATIENTS
 from tests.factories import make_clinic, make_patient_with_treatment
 
@@ -95,7 +95,7 @@ def test_a_change_goes_ahead_after_its_patience_when_a_send_hangs(
 
 def test_a_killed_sender_does_not_hold_back_a_change(tmp_path: Path) -> None:
     script = (
-        "import sys, time; from pathlib import Path; from reminders.consent_gate import FileGate\n"
+        "import sys, time; from pathlib import Path; from reminders.consent.gate import FileGate\n"
         f"with FileGate(Path({str(tmp_path)!r})).sending([{ANNA!r}]):\n"
         "    print('sending', flush=True); time.sleep(60)\n"
     )

@@ -13,13 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Outgoing, SendError
-from reminders.consent_gate import RowLockGate, gate_for
-from reminders.delivery_policy import RetryPolicy
+from reminders.consent.gate import RowLockGate, gate_for
+from reminders.consent.optout import stop_number
+from reminders.delivery.policy import RetryPolicy
+from reminders.delivery.throttle import Grant, LimiterUnavailableError
+from reminders.delivery.transmitter import STOPPING
 from reminders.models import CLINICS, MESSAGES, PATIENTS, TREATMENTS
-from reminders.optout import stop_number
-from reminders.outbox import claim_due, text_digest
-from reminders.ratelimit import Grant, LimiterUnavailableError
-from reminders.transmitter import STOPPING
+from reminders.outbox.claim import claim_due, text_digest
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 from tests.outbox_helpers import deliverer, due_rows, row

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from reminders.config import load_settings
-from reminders.delivery_policy import DeliveryPolicy
+from reminders.delivery.policy import DeliveryPolicy
 
 
 def test_sends_start_and_last_within_half_the_lease() -> None:

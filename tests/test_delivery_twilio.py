@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from reminders.consent_gate import gate_for
-from reminders.delivery import Deliverer
+from reminders.consent.gate import gate_for
+from reminders.consent.optout import opt_out_patient
+from reminders.delivery.deliverer import Deliverer
 from reminders.models import CLINICS, MESSAGES, PATIENTS
-from reminders.optout import opt_out_patient
-from reminders.outbox import claim_due, release_claims
-from reminders.recovery import LookupFinder, reconcile_unknown
+from reminders.outbox.claim import claim_due, release_claims
+from reminders.outbox.recovery import LookupFinder, reconcile_unknown
+from tests.fakes.twilio_channel import channel_for
 from tests.fakes.twilio_server import FakeTwilio
 from tests.outbox_helpers import deliverer, due_rows, row
-from tests.test_twilio_channel import channel_for
 
 
 def test_an_unsubscribed_number_at_twilio_opts_the_patient_out_of_every_sms(

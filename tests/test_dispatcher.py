@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reminders.dispatcher import BrokerUnavailableError, EnqueueError, dispatch_due
 from reminders.models import MESSAGES
-from reminders.outbox import release_claims
+from reminders.outbox.claim import release_claims
+from reminders.outbox.dispatch import BrokerUnavailableError, EnqueueError, dispatch_due
 from tests.outbox_helpers import due_rows
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from reminders.db import session_scope
-from reminders.inbound import Inbound, handle_inbound
+from reminders.inbound.handler import Inbound, handle_inbound
 from reminders.models import MESSAGES, REPLIES
 from tests.factories import enroll_with_prompts_due_now, make_clinic, make_patient_with_treatment
 from tests.harness import ServiceProcess, celery_beat_argv, celery_worker_argv, service_env

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reminders.cli import Commands
-from reminders.lazy_commands import load
+from reminders.cli.lazy import load
+from reminders.cli.root import Commands
 from reminders.redis_link import NoRedisError, find_redis_url
 from tests.harness import BIN, ROOT, EmbeddedRedisServer, celery_worker_argv
 
@@ -30,7 +30,7 @@ def watch(event, args):
         seen.append(event + " " + str(args[0]))
 sys.addaudithook(watch)
 started = time.perf_counter()
-import workers, workers.tasks, reminders.cli
+import workers, workers.tasks, reminders.cli.root
 print(json.dumps({"seen": seen, "seconds": time.perf_counter() - started}))
 """
 
@@ -75,7 +75,7 @@ def test_importing_workers_and_the_cli_reads_no_settings_and_starts_or_writes_no
     report = json.loads(probe.stdout)
     assert report["seen"] == []  # no socket, no process, nothing opened under the work dir
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
-    print(f"import workers, workers.tasks, reminders.cli: {report['seconds']:.2f} s")
+    print(f"import workers, workers.tasks, reminders.cli.root: {report['seconds']:.2f} s")
 
 
 def test_help_answers_with_bad_settings_and_no_redis_without_loading_the_commands(
@@ -84,7 +84,7 @@ def test_help_answers_with_bad_settings_and_no_redis_without_loading_the_command
     code = (
         "import atexit, sys\n"
         f"atexit.register(lambda: print(sorted(set({HEAVY!r}) & set(sys.modules))))\n"
-        "from reminders.cli import main\n"
+        "from reminders.cli.root import main\n"
         "sys.argv = ['reminders', '--help']\n"
         "main()\n"
     )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reminders.intake_warnings import COURSE_RULE, contact_warnings, spacing_warning
+from reminders.intake.warnings import COURSE_RULE, contact_warnings, spacing_warning
 from reminders.models import Patient
 
 ENDED = datetime(2030, 5, 1, 13, 30, tzinfo=UTC)

@@ -13,20 +13,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 from sqlalchemy.engine import Engine
 
-from reminders import lifecycle as lc
-from reminders.metrics import MULTIPROC_ENV, Events, InProcess, Recorder, empty_directory
-from reminders.metrics_server import serve_counts
+from reminders.ops.metrics import MULTIPROC_ENV, Events, InProcess, Recorder, empty_directory
+from reminders.ops.metrics_server import serve_counts
+from reminders.outbox import lifecycle as lc
 from tests.harness import ROOT, service_env
+from tests.opsclient import BEARER, TOKEN, make_client
 from tests.opsdata import Outbox
-from tests.test_commands import served_api
-from tests.test_ops_api import BEARER, TOKEN, make_client
+from tests.processes import served_api
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 REJECTED = ("reminders_webhook_requests_total", (("outcome", "rejected"),))
 # What one worker process counts: two sends and two claims.
 RECORD = """
-from reminders import lifecycle as lc
-from reminders.metrics import Recorder
+from reminders.outbox import lifecycle as lc
+from reminders.ops.metrics import Recorder
 recorder = Recorder()
 recorder.record_send(lc.SENT)
 recorder.record_send(lc.FAILED, "21610")

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from reminders import lifecycle as lc
-from reminders import operations
 from reminders.db import session_scope
 from reminders.models import AuditEntry
+from reminders.ops import actions as operations
+from reminders.outbox import lifecycle as lc
 from tests.opsdata import NOW, Outbox
 
 

@@ -12,35 +12,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from reminders import lifecycle as lc
-from reminders.alert_outbox import deliver_alert
-from reminders.api.app import create_app
-from reminders.config import load_settings
 from reminders.db import session_scope
-from reminders.inbound import Inbound, handle_inbound
+from reminders.delivery.rendering import Renderer
+from reminders.inbound.alert_outbox import deliver_alert
+from reminders.inbound.handler import Inbound, handle_inbound
 from reminders.models import AuditEntry
-from reminders.rendering import Renderer
+from reminders.outbox import lifecycle as lc
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
+from tests.opsclient import BEARER, TOKEN, make_client
 from tests.opsdata import NOW, Outbox
 
-TOKEN = "s3cret-operator-token"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
 PAGES = ["/ops", "/ops/messages", "/ops/patients/1", "/ops/problems", "/metrics"]
 ACTIONS = ["/ops/messages/1/retry", "/ops/messages/1/cancel", "/ops/messages/1/resolve"]
-
-
-def make_client(
-    database_url: str, redis_url: str, key_prefix: str, tmp_path: Path, token: str = TOKEN
-) -> TestClient:
-    settings = load_settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        redis_key_prefix=key_prefix,
-        operator_token=token,
-        var_dir=tmp_path,
-    )
-    return TestClient(create_app(settings), follow_redirects=False)
 
 
 @pytest.fixture

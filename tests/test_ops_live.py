@@ -13,11 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reminders.metrics import MULTIPROC_ENV, empty_directory
 from reminders.models import MESSAGES
+from reminders.ops.metrics import MULTIPROC_ENV, empty_directory
 from tests.factories import enroll_with_prompts_due_now
 from tests.harness import BIN, ServiceProcess, celery_beat_argv, celery_worker_argv, service_env
-from tests.test_commands import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 TOKEN = "live-token"
 

@@ -11,14 +11,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from reminders import lifecycle as lc
-from reminders.alert_outbox import deliver_alert, deliver_due_alerts
 from reminders.channels.base import SendError
-from reminders.cli import app
+from reminders.cli.root import app
 from reminders.db import session_scope
-from reminders.inbound import Inbound, handle_inbound
+from reminders.delivery.rendering import Renderer
+from reminders.inbound.alert_outbox import deliver_alert, deliver_due_alerts
+from reminders.inbound.handler import Inbound, handle_inbound
 from reminders.models import AuditEntry
-from reminders.rendering import Renderer
+from reminders.outbox import lifecycle as lc
 from tests.factories import make_clinic, make_patient_with_treatment
 from tests.fakes.channels import ScriptedChannel
 from tests.opsdata import Outbox

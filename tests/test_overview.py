@@ -10,8 +10,8 @@ import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reminders import lifecycle as lc
-from reminders.overview import ChannelDay, build_overview
+from reminders.ops.overview import ChannelDay, build_overview
+from reminders.outbox import lifecycle as lc
 from tests.opsdata import NOW, Outbox
 
 

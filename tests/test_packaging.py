@@ -8,8 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from reminders.rendering import TEMPLATE_DIR
-from reminders.template_lint import Sample, lint
+from reminders.cli.templates import Sample, lint
+from reminders.delivery.rendering import TEMPLATE_DIR
 from tests.harness import ROOT
 
 PACKAGED = "reminders/templates/"

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reminders.models import Message
-from reminders.plandiff import RowChange, diff_plan, planned_values
-from reminders.planner import Course, PatientFacts, PlannedMessage, plan
-from reminders.protocol import load_protocol
+from reminders.planning.plandiff import RowChange, diff_plan, planned_values
+from reminders.planning.planner import Course, PatientFacts, PlannedMessage, plan
+from reminders.planning.protocol import load_protocol
 
 PROTOCOL = load_protocol()
 ENDED = datetime(2026, 3, 6, 17, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminders.overrides import apply_overrides
-from reminders.planner import (
+from reminders.planning.overrides import apply_overrides
+from reminders.planning.planner import (
     ClinicPolicy,
     Course,
     PatientFacts,
@@ -16,7 +16,7 @@ from reminders.planner import (
     PolicyError,
     plan,
 )
-from reminders.protocol import load_protocol
+from reminders.planning.protocol import load_protocol
 
 PROTOCOL = load_protocol()
 

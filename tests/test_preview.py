@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from reminders.cli import app
+from reminders.cli.root import app
 
 RUNNER = CliRunner(env={"COLUMNS": "200"})
 

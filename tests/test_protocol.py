@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from reminders.overrides import apply_overrides, validate_overrides
-from reminders.protocol import ProtocolError, load_protocol, parse_protocol
+from reminders.planning.overrides import apply_overrides, validate_overrides
+from reminders.planning.protocol import ProtocolError, load_protocol, parse_protocol
 
 STEP_KEYS = [
     "first_night",

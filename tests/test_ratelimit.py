@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from reminders.ratelimit import LimiterUnavailableError, RedisRateLimiter
+from reminders.delivery.throttle import LimiterUnavailableError, RedisRateLimiter
 
 
 def test_a_sender_gets_at_most_one_second_of_sends_at_once_then_waits(

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from reminders.channels.twilio import ProviderMessage
 from reminders.db import session_scope
 from reminders.models import MESSAGES
-from reminders.outbox import start_sending
-from reminders.recovery import (
+from reminders.outbox.claim import start_sending
+from reminders.outbox.recovery import (
     CANNOT_TELL,
     FOUND,
     NOT_FOUND,

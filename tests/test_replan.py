@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders.db import session_scope
-from reminders.enrollment import PatientInput, TreatmentInput, enroll, replan, replan_patient
+from reminders.intake.enrollment import PatientInput, TreatmentInput, enroll, replan, replan_patient
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.planner import ClinicPolicy, Course, PatientFacts, plan
-from reminders.protocol import ProtocolError, load_protocol
-from reminders.replanning import json_time
+from reminders.planning.planner import ClinicPolicy, Course, PatientFacts, plan
+from reminders.planning.protocol import ProtocolError, load_protocol
+from reminders.planning.row_inserts import json_time
 from tests.factories import make_clinic
 
 ENDED = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)

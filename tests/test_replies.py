@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reminders.replies import (
+from reminders.inbound.replies import (
     HELP,
     OPT_IN,
     OPT_OUT,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from reminders import lifecycle as lc
+from reminders.delivery.throttle import Grant
+from reminders.delivery.triage import Attempt, Row, ration, triage
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.ratelimit import Grant
-from reminders.send_triage import Attempt, Row, ration, triage
+from reminders.outbox import lifecycle as lc
 
 NOW = datetime(2030, 5, 2, 10, 30, tzinfo=UTC)  # mid-morning for a UTC patient: window open
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from reminders import lifecycle as lc
+from reminders.delivery.sendcheck import recheck
 from reminders.models import Clinic, Message, Patient, Treatment
-from reminders.sendcheck import recheck
+from reminders.outbox import lifecycle as lc
 
 NOW = datetime(2030, 5, 2, 21, 30, tzinfo=UTC)  # 21:30 in London (BST): the window is shut
 

@@ -28,7 +28,7 @@ def test_a_bad_value_names_the_environment_variable(monkeypatch) -> None:
 
 def test_the_command_refuses_to_start_on_a_bad_value(tmp_path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "reminders.cli", "enroll"],
+        [sys.executable, "-m", "reminders.cli.root", "enroll"],
         env={"REMINDERS_MAX_ATTEMPTS": "0", "PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
         capture_output=True,

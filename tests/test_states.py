@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from reminders import lifecycle as lc
-from reminders.lifecycle import Move, Status
 from reminders.models import MESSAGES, Message, movable
-from reminders.outbox import claim_due
-from reminders.rewrites import rewrite_rows
+from reminders.outbox import lifecycle as lc
+from reminders.outbox.claim import claim_due
+from reminders.outbox.lifecycle import Move, Status
+from reminders.planning.rewrites import rewrite_rows
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 
 # The legal moves written out once more, by hand: the table must say exactly this.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reminders.supervisor import RestartPolicy, Supervisor
+from reminders.cli.supervisor import RestartPolicy, Supervisor
 
 DEFAULT_POLICY = RestartPolicy()
 

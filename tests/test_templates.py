@@ -12,15 +12,8 @@ import pytest
 from jinja2 import UndefinedError
 from typer.testing import CliRunner
 
-from reminders.acknowledgement import TEMPLATE as ACK
-from reminders.acknowledgement import ack_context
-from reminders.cli import app
-from reminders.composition import context_for
-from reminders.models import Clinic, Patient, Treatment
-from reminders.protocol import load_protocol
-from reminders.rendering import TEMPLATE_DIR, Renderer, gsm_fold, sms_size
-from reminders.sms_rules import OPT_OUT, sms_problems
-from reminders.template_lint import (
+from reminders.cli.root import app
+from reminders.cli.templates import (
     DELIVERIES,
     NEXT_SESSION,
     STEP_KEYS,
@@ -29,6 +22,13 @@ from reminders.template_lint import (
     lint,
     sample_context,
 )
+from reminders.delivery.composition import context_for
+from reminders.delivery.rendering import TEMPLATE_DIR, Renderer, gsm_fold, sms_size
+from reminders.delivery.sms_rules import OPT_OUT, sms_problems
+from reminders.inbound.acknowledgement import TEMPLATE as ACK
+from reminders.inbound.acknowledgement import ack_context
+from reminders.models import Clinic, Patient, Treatment
+from reminders.planning.protocol import load_protocol
 
 LANGS = ("en", "es")
 SAMPLE = Sample()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from reminders import lifecycle as lc
 from reminders.api.ops import human_duration
-from reminders.listing import MessageRow
-from reminders.timeline import LANES, lay_out
+from reminders.ops.listing import MessageRow
+from reminders.ops.timeline import LANES, lay_out
+from reminders.outbox import lifecycle as lc
 from tests.opsdata import NOW
 
 

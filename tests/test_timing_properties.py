@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reminders.composition import context_for
+from reminders.delivery.composition import context_for
+from reminders.delivery.rendering import Renderer
 from reminders.models import Clinic, Patient, Treatment
-from reminders.overrides import apply_overrides
-from reminders.planner import ClinicPolicy, Course, PlannedMessage, plan
-from reminders.protocol import Protocol
-from reminders.rendering import Renderer
-from tests.test_planner_properties import PROTOCOL, QUARTER_HOURS, Case, cases, run, sent
+from reminders.planning.overrides import apply_overrides
+from reminders.planning.planner import ClinicPolicy, Course, PlannedMessage, plan
+from reminders.planning.protocol import Protocol
+from tests.planner_cases import PROTOCOL, QUARTER_HOURS, Case, cases, run, sent
 
 RENDERER = Renderer()
 CLINIC = Clinic(id="c", name="Glow", phone="+1 555 010 0000", booking_url="https://g.example/b")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reminders.replies import REPLY, WARNING, Classification
+from reminders.inbound.replies import REPLY, WARNING, Classification
 from tests.triage_corpus import LANGUAGES, load, parse, report, score
 
 

@@ -14,22 +14,10 @@ from reminders.channels.registry import build_channels
 from reminders.channels.twilio import TwilioChannel, TwilioConfig
 from reminders.channels.twilio_transport import RebasedHttpClient
 from reminders.config import Settings
-from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+from tests.fakes.twilio_channel import channel_for
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM
 
 TO = "+15551230001"
-
-
-def channel_for(fake: FakeTwilio, **overrides: object) -> TwilioChannel:
-    values: dict[str, object] = {
-        "account_sid": ACCOUNT_SID,
-        "auth_token": AUTH_TOKEN,
-        "from_": FROM,
-        "api_base": fake.base_url,
-        "timeout_seconds": 5.0,
-        "public_url": "https://reminders.example.org/",
-    }
-    values.update(overrides)
-    return TwilioChannel(TwilioConfig(**values))  # type: ignore[arg-type]
 
 
 def sms(message_id: int = 7, to: str = TO, text: str = "Glow Clinic: hi") -> Outgoing:

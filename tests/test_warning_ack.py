@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reminders.acknowledgement import ack_text
-from reminders.alert_outbox import due_alerts
 from reminders.db import session_scope
-from reminders.inbound import Inbound, InboundResult, handle_inbound
+from reminders.delivery.rendering import Renderer, sms_size
+from reminders.delivery.sms_rules import encoding_problems
+from reminders.inbound.acknowledgement import ack_text
+from reminders.inbound.alert_outbox import due_alerts
+from reminders.inbound.handler import Inbound, InboundResult, handle_inbound
 from reminders.models import MESSAGES, PATIENTS, InboundReply
-from reminders.rendering import Renderer, sms_size
-from reminders.sms_rules import encoding_problems
 from tests.factories import make_clinic, make_patient_with_treatment
 
 NOW = datetime(2030, 5, 2, 10, 0, tzinfo=UTC)

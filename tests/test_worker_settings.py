@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from reminders import lifecycle as lc
 from reminders.channels.console import ConsoleChannel
 from reminders.channels.twilio import TwilioChannel, TwilioConfig
 from reminders.config import load_settings
-from reminders.recovery import LookupFinder
-from tests.test_ops_api import make_client
+from reminders.outbox import lifecycle as lc
+from reminders.outbox.recovery import LookupFinder
+from tests.opsclient import make_client
 from workers.application import VISIBILITY_TIMEOUT_SECONDS, make_celery
 from workers.runtime import finders_for
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reminders.replies import WARNING, Classification, classify
+from reminders.inbound.replies import WARNING, Classification, classify
 
 DATA = Path(__file__).parent / "data"
 LANGUAGES = ("en", "es")

@@ -16,18 +16,18 @@ from sqlalchemy.engine import Engine
 
 from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
-from reminders.consent_gate import gate_for, patience_for
+from reminders.consent.gate import gate_for, patience_for
+from reminders.consent.optout import opt_out_patient
+from reminders.consent.unsubscribe import link_key
 from reminders.db import make_engine, require_migrated
-from reminders.delivery import Deliverer
-from reminders.delivery_policy import DeliveryPolicy
-from reminders.metrics import Recorder, counted_events, mark_process_dead, multiproc_dir
-from reminders.metrics_server import serve_counts
-from reminders.optout import opt_out_patient
-from reminders.ratelimit import RedisRateLimiter
-from reminders.recovery import Finder, LookupFinder
+from reminders.delivery.deliverer import Deliverer
+from reminders.delivery.policy import DeliveryPolicy
+from reminders.delivery.rendering import Renderer
+from reminders.delivery.throttle import RedisRateLimiter
+from reminders.ops.metrics import Recorder, counted_events, mark_process_dead, multiproc_dir
+from reminders.ops.metrics_server import serve_counts
+from reminders.outbox.recovery import Finder, LookupFinder
 from reminders.redis_link import find_redis_url
-from reminders.rendering import Renderer
-from reminders.unsubscribe import link_key
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from kombu.exceptions import OperationalError
 
-from reminders.alert_outbox import AlertPolicy, deliver_due_alerts
-from reminders.dispatcher import EnqueueError
-from reminders.dispatcher import dispatch_due as dispatch
-from reminders.recovery import reconcile_unknown as reconcile
-from reminders.recovery import sweep_expired_leases
+from reminders.inbound.alert_outbox import AlertPolicy, deliver_due_alerts
+from reminders.outbox.dispatch import EnqueueError
+from reminders.outbox.dispatch import dispatch_due as dispatch
+from reminders.outbox.recovery import reconcile_unknown as reconcile
+from reminders.outbox.recovery import sweep_expired_leases
 from workers.application import app
 from workers.runtime import runtime, utc_now
 

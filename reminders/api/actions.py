@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from reminders import operations
 from reminders.api.auth import (
     COOKIE,
     SESSION_SECONDS,
@@ -22,6 +21,7 @@ from reminders.api.auth import (
 from reminders.api.deps import AppState, app_state
 from reminders.api.ops import templates
 from reminders.db import session_scope
+from reminders.ops import actions as operations
 
 router = APIRouter(prefix="/ops", tags=["operators"], include_in_schema=False)
 State = Annotated[AppState, Depends(app_state)]

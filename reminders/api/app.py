@@ -26,12 +26,12 @@ from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
 from reminders.channels.registry import build_channels
 from reminders.config import Settings, load_settings
-from reminders.consent_gate import ConsentGate, gate_for, patience_for
+from reminders.consent.gate import ConsentGate, gate_for, patience_for
+from reminders.consent.unsubscribe import link_key
 from reminders.db import make_engine, require_migrated
-from reminders.metrics import mark_process_dead
+from reminders.delivery.rendering import Renderer
+from reminders.ops.metrics import mark_process_dead
 from reminders.redis_link import find_redis_url
-from reminders.rendering import Renderer
-from reminders.unsubscribe import link_key
 
 
 def create_app(
@@ -41,22 +41,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The application; refuses to start on an un-migrated database. Channels send clinic alerts."""
-    settings = settings or load_settings()
-    engine = make_engine(settings.effective_database_url)
-    require_migrated(engine)
-    state = AppState(
-        settings=settings,
-        engine=engine,
-        redis_url=find_redis_url(settings.redis_url, settings.var_dir),
-        channels=channels if channels is not None else build_channels(settings),
-        link_key=link_key(settings),
-        event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
-        gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
-        renderer=Renderer(settings.templates_dir),
-    )
-    if clock is not None:  # otherwise the wall clock
-        state.clock = clock
-
+    state = make_state(settings or load_settings(), channels, gate, clock)
+    engine = state.engine
     ops = build_ops_state(state)
 
     @asynccontextmanager
@@ -90,3 +76,27 @@ ROUTERS = (
     twilio_hooks.router,
     unsubscribe.router,
 )
+
+
+def make_state(
+    settings: Settings,
+    channels: dict[str, Channel] | None,
+    gate: ConsentGate | None,
+    clock: Callable[[], datetime] | None,
+) -> AppState:
+    """What every route shares; refuses an un-migrated database."""
+    engine = make_engine(settings.effective_database_url)
+    require_migrated(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        redis_url=find_redis_url(settings.redis_url, settings.var_dir),
+        channels=channels if channels is not None else build_channels(settings),
+        link_key=link_key(settings),
+        event_limiter=anyio.CapacityLimiter(settings.api_event_threads),
+        gate=gate or gate_for(engine, patience_for(settings.twilio_timeout_seconds)),
+        renderer=Renderer(settings.templates_dir),
+    )
+    if clock is not None:  # otherwise the wall clock
+        state.clock = clock
+    return state

@@ -16,11 +16,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
-from reminders.clinics import accepted_secrets
-from reminders.consent_changes import numbers_withdrawn
-from reminders.consent_gate import ConsentGate
-from reminders.event_effects import EventRefusedError, apply_event
-from reminders.events import Event, InvalidEventError, parse_event
+from reminders.consent.changes import numbers_withdrawn
+from reminders.consent.gate import ConsentGate
+from reminders.intake.clinics import accepted_secrets
+from reminders.intake.effects import EventRefusedError, apply_event
+from reminders.intake.events import Event, InvalidEventError, parse_event
 from reminders.models import CLINICS, RECEIPTS, Clinic
 
 router = APIRouter(tags=["clinic webhooks"])

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Channel
 from reminders.config import Settings
-from reminders.consent_gate import ConsentGate
-from reminders.rendering import Renderer
+from reminders.consent.gate import ConsentGate
+from reminders.delivery.rendering import Renderer
 
 
 @dataclass

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reminders.api.auth import Operator, operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.opsstate import OpsState, ops_state
-from reminders.metrics import RemindersCollector, counted_events
+from reminders.ops.metrics import RemindersCollector, counted_events
 
 router = APIRouter(
     tags=["operators"],

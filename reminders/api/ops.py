@@ -12,13 +12,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
-from reminders import listing, overview, timeline
-from reminders.alert_outbox import unsent_alerts
 from reminders.api.auth import Operator, operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.opsstate import OpsState, ops_state
-from reminders.intake_warnings import contact_warnings, spacing_warning
+from reminders.inbound.alert_outbox import unsent_alerts
+from reminders.intake.warnings import contact_warnings, spacing_warning
 from reminders.models import Patient
+from reminders.ops import listing, overview, timeline
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["duration"] = lambda seconds: human_duration(float(seconds))

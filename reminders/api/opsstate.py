@@ -8,8 +8,8 @@ import redis
 from fastapi import Request
 
 from reminders.api.deps import AppState
-from reminders.metrics import Recorder
-from reminders.workerping import WorkerPing
+from reminders.ops.metrics import Recorder
+from reminders.ops.workerping import WorkerPing
 
 REDIS_TIMEOUT_SECONDS = 1.0
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reminders.events import EVENTS
+from reminders.intake.events import EVENTS
 
 
 class PlanItem(BaseModel):

@@ -13,15 +13,15 @@ from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
-from reminders.acknowledgement import ack_text
-from reminders.alert_outbox import AlertPolicy, deliver_alert
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
-from reminders.delivery_reports import Report, apply_report, unsubscribed_patient
-from reminders.fields import e164
-from reminders.help_answer import help_text
-from reminders.inbound import Inbound, receive
-from reminders.optout import opt_out_patient
+from reminders.consent.optout import opt_out_patient
+from reminders.inbound.acknowledgement import ack_text
+from reminders.inbound.alert_outbox import AlertPolicy, deliver_alert
+from reminders.inbound.handler import Inbound, receive
+from reminders.inbound.help_answer import help_text
+from reminders.intake.fields import e164
+from reminders.outbox.status_callbacks import Report, apply_report, unsubscribed_patient
 
 router = APIRouter(tags=["twilio webhooks"])
 log = logging.getLogger(__name__)

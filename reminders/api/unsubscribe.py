@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse
 
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
+from reminders.consent.optout import replan_all
+from reminders.consent.unsubscribe import patient_of
 from reminders.db import session_scope
 from reminders.models import Clinic, Patient
-from reminders.optout import replan_all
-from reminders.unsubscribe import patient_of
 
 router = APIRouter(
     prefix="/v1/unsubscribe",

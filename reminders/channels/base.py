@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from reminders.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
+from reminders.outbox.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from reminders.channels.smtp_session import (
     is_loopback,
     transmit,
 )
-from reminders.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
+from reminders.outbox.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
 
 STARTTLS_MODES = ("auto", "required", "never")
 AUTH_CODES = frozenset({530, 534, 535, 538})

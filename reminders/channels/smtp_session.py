@@ -7,7 +7,7 @@ import re
 import smtplib
 
 from reminders.channels.base import SendError
-from reminders.lifecycle import PERMANENT, TRANSIENT
+from reminders.outbox.lifecycle import PERMANENT, TRANSIENT
 
 
 def transmit(smtp: smtplib.SMTP, sender: str, to: str, payload: bytes) -> None:

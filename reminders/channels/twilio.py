@@ -17,7 +17,7 @@ from reminders.channels.base import Outgoing, SendError
 from reminders.channels.twilio_errors import classify_answer, classify_transport
 from reminders.channels.twilio_transport import RebasedHttpClient
 from reminders.config import Settings
-from reminders.lifecycle import TRANSIENT
+from reminders.outbox.lifecycle import TRANSIENT
 
 STATUS_PATH = "/v1/twilio/status"
 # Twilio keeps a message in its outgoing queue at most this long when asked (ValidityPeriod).

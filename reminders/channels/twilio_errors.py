@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
 
 from reminders.channels.base import SendError
-from reminders.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
+from reminders.outbox.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
 
 RATE_LIMITED = 20429
 OPTED_OUT = 21610

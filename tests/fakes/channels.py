@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable
 
 from reminders.channels.base import Outgoing, SendError
-from reminders.recovery import CANNOT_TELL, Finding, SentQuery
+from reminders.outbox.recovery import CANNOT_TELL, Finding, SentQuery
 
 
 class ScriptedChannel:

@@ -20,13 +20,13 @@ from twilio.request_validator import RequestValidator
 from reminders.api.app import create_app
 from reminders.channels.base import Channel
 from reminders.channels.console import ConsoleChannel
-from reminders.clinics import create_clinic
+from reminders.cli.webhook_sender import event_body, signed_headers
 from reminders.config import load_settings
-from reminders.consent_gate import ConsentGate
+from reminders.consent.gate import ConsentGate
 from reminders.db import session_scope
-from reminders.event_effects import EXPLAINED
+from reminders.intake.clinics import create_clinic
+from reminders.intake.effects import EXPLAINED
 from reminders.models import MESSAGES, PATIENTS, TREATMENTS, Message, Patient, Treatment
-from reminders.webhook_sender import event_body, signed_headers
 
 TWILIO_TOKEN = "test-auth-token"
 PUBLIC_URL = "https://hooks.example.org"

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reminders.consent_changes import withdraws_sms
-from reminders.consent_gate import RowLockGate
-from reminders.events import Event, parse_event
-from reminders.importer import import_rows
+from reminders.consent.changes import withdraws_sms
+from reminders.consent.gate import RowLockGate
+from reminders.intake.csv_rows import import_rows
+from reminders.intake.events import Event, parse_event
 from reminders.models import PATIENTS
 from tests.webhooks.conftest import CLINIC, NOW, open_hooks, treatment_completed
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from reminders.models import MESSAGES
-from reminders.outbox import claim_due
+from reminders.outbox.claim import claim_due
 from tests.fakes.channels import ScriptedChannel
 from tests.outbox_helpers import deliverer
 from tests.webhooks.conftest import Hooks, treatment_completed

@@ -7,7 +7,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from reminders.events import EVENT_TYPES
+from reminders.intake.events import EVENT_TYPES
 from tests.webhooks.conftest import Hooks
 
 

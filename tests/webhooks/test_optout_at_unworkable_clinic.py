@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from reminders.clinics import create_clinic
+from reminders.consent.unsubscribe import token_for
 from reminders.db import session_scope
+from reminders.intake.clinics import create_clinic
 from reminders.models import CLINICS, Message
-from reminders.unsubscribe import token_for
 from tests.webhooks.conftest import CLINIC, LINK_SECRET, Hooks, treatment_completed
 
 PHONE = "+34612345678"  # the number treatment_completed() enrolls
@@ -55,12 +55,12 @@ def test_stop_at_a_clinic_with_an_unworkable_window_opts_out_and_stops_pending_s
 ) -> None:
     enroll(hooks)
     break_window(hooks)
-    with caplog.at_level(logging.WARNING, logger="reminders.optout"):
+    with caplog.at_level(logging.WARNING, logger="reminders.consent.optout"):
         text(hooks, "STOP", "SM1")
     assert hooks.patient().sms_opted_out_at is not None
     assert statuses(hooks, "sms") == {"skipped"}
     assert statuses(hooks, "email") == {"pending"}
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "reminders.optout"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "reminders.consent.optout"]
     assert "'glow'" in warning and PHONE not in warning and "Ana" not in warning
 
 
@@ -86,7 +86,7 @@ def test_start_at_a_broken_clinic_opts_back_in_and_texts_resume_once_it_is_fixed
     enroll(hooks)
     text(hooks, "STOP", "SM1")
     break_window(hooks)
-    with caplog.at_level(logging.WARNING, logger="reminders.optout"):
+    with caplog.at_level(logging.WARNING, logger="reminders.consent.optout"):
         text(hooks, "START", "SM2")
     assert hooks.patient().sms_opted_out_at is None
     assert statuses(hooks, "sms") == {"skipped"}  # re-planning waits for the clinic's fix

@@ -7,10 +7,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from reminders.clinics import new_secret, rotate_secret
+from reminders.cli.webhook_sender import event_body, signed_headers
 from reminders.db import session_scope
+from reminders.intake.clinics import new_secret, rotate_secret
 from reminders.models import Clinic
-from reminders.webhook_sender import event_body, signed_headers
 from tests.webhooks.conftest import CLINIC, Hooks, treatment_completed
 
 

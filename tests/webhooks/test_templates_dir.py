@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 from reminders.api.app import create_app
 from reminders.channels.base import Channel
 from reminders.channels.console import ConsoleChannel
-from reminders.cli import app as cli
-from reminders.clinics import create_clinic
+from reminders.cli.root import app as cli
+from reminders.cli.templates import Sample, sample_context
 from reminders.config import Settings, SettingsError, load_settings
+from reminders.consent.unsubscribe import token_for
 from reminders.db import session_scope
-from reminders.rendering import TEMPLATE_DIR
-from reminders.template_lint import Sample, sample_context
-from reminders.unsubscribe import token_for
+from reminders.delivery.rendering import TEMPLATE_DIR
+from reminders.intake.clinics import create_clinic
 from tests.webhooks.conftest import (
     CLINIC,
     LINK_SECRET,

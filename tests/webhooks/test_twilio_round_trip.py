@@ -15,7 +15,7 @@ from reminders.models import Message
 from tests.factories import insert_due_messages, make_clinic, make_patient_with_treatment
 from tests.fakes.twilio_server import FROM, FakeTwilio
 from tests.harness import BIN, ServiceProcess, service_env
-from tests.test_commands import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 
 def rows(engine: Engine) -> dict[int, Message]:

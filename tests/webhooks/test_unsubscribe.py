@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reminders.config import load_settings
-from reminders.unsubscribe import link_key, patient_of, token_for
+from reminders.consent.unsubscribe import link_key, patient_of, token_for
 from tests.webhooks.conftest import LINK_SECRET, Hooks, treatment_completed
 
 

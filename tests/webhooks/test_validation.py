@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reminders.events import InvalidEventError, TreatmentCompleted, parse_event
+from reminders.intake.events import InvalidEventError, TreatmentCompleted, parse_event
 from tests.webhooks.conftest import CLINIC, NOW, Hooks, treatment_completed
 
 
@@ -120,7 +120,7 @@ def test_a_rejected_delivery_can_be_fixed_and_resent_under_the_same_id(hooks: Ho
 
 
 def test_a_body_that_is_not_json_gets_a_422_and_writes_nothing(hooks: Hooks) -> None:
-    from reminders.webhook_sender import signed_headers
+    from reminders.cli.webhook_sender import signed_headers
 
     before = hooks.counts()
     body = b"{not json"

@@ -10,14 +10,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
-from reminders.alert_outbox import deliver_due_alerts
 from reminders.api.app import create_app
-from reminders.clinics import create_clinic
+from reminders.cli.webhook_sender import event_body, signed_headers
 from reminders.config import load_settings
 from reminders.db import session_scope
+from reminders.delivery.rendering import Renderer
+from reminders.inbound.alert_outbox import deliver_due_alerts
+from reminders.intake.clinics import create_clinic
 from reminders.models import InboundReply
-from reminders.rendering import Renderer
-from reminders.webhook_sender import event_body, signed_headers
 from tests.fakes.smtp_server import SmtpServer
 from tests.webhooks.conftest import PUBLIC_URL, TWILIO_TOKEN, SetClock, treatment_completed
 

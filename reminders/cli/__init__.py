@@ -1,0 +1,1 @@
+"""The `reminders` command: root.py holds the root app; one module per command group."""

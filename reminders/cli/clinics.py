@@ -1,0 +1,189 @@
+"""`reminders clinics ...` and `reminders webhook send`: clinic administration from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from reminders.cli.webhook_sender import send_event
+from reminders.config import load_settings
+from reminders.db import make_engine, require_migrated, session_scope
+from reminders.intake.clinics import (
+    ClinicError,
+    apply_settings,
+    create_clinic,
+    list_clinics,
+    rotate_secret,
+)
+from reminders.intake.events import EVENT_TYPES
+from reminders.models import Clinic
+
+clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
+webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
+console = Console()
+
+Name = Annotated[str | None, typer.Option(help="Clinic name shown to patients.")]
+Phone = Annotated[str | None, typer.Option(help="Clinic phone, shown in HELP replies.")]
+Email = Annotated[str | None, typer.Option(help="Where warning-sign alerts go.")]
+Booking = Annotated[str | None, typer.Option("--booking-url", help="Booking page URL.")]
+Region = Annotated[str | None, typer.Option("--region", help="Region for national numbers (US).")]
+Window = Annotated[str | None, typer.Option(help="Local sending window, e.g. 08:00-20:00.")]
+Locale = Annotated[
+    str | None, typer.Option(help="Language of new patients whose events name none: en or es.")
+]
+Overrides = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol-overrides", help='JSON or @file.json: {"steps": {"day_1": {"at": "09:00"}}}.'
+    ),
+]
+
+
+def settings_of(**options: Any) -> dict[str, Any]:
+    """Option values as clinic settings; '@path' reads overrides from a file."""
+    overrides = options.pop("protocol_overrides", None)
+    if overrides and overrides.startswith("@"):
+        overrides = Path(overrides[1:]).read_text(encoding="utf-8")
+    return {**options, "protocol_overrides": overrides}
+
+
+def fail(message: str) -> None:
+    """One clear line on stderr, exit 1."""
+    print(f"reminders: {message}", file=sys.stderr)
+    raise typer.Exit(1)
+
+
+def engine_now() -> Any:
+    """A migrated engine from settings."""
+    engine = make_engine(load_settings().effective_database_url)
+    require_migrated(engine)
+    return engine
+
+
+@clinics_app.command("create")
+def create(
+    clinic_id: Annotated[str, typer.Argument(help="Short id used in the webhook URL.")],
+    name: Annotated[str, typer.Option(help="Clinic name shown to patients.")],
+    phone: Phone = None,
+    email: Email = None,
+    booking_url: Booking = None,
+    region: Region = None,
+    window: Window = None,
+    locale: Locale = None,
+    protocol_overrides: Overrides = None,
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"id", "secret"}.')] = False,
+) -> None:
+    """Create a clinic and print its webhook secret (shown only this once)."""
+    values = settings_of(
+        default_region=region, phone=phone, email=email, booking_url=booking_url,
+        window=window, locale=locale, protocol_overrides=protocol_overrides,
+    )  # fmt: skip
+    try:
+        with session_scope(engine_now()) as session:
+            clinic, secret = create_clinic(session, clinic_id, name, **values)
+    except ClinicError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps({"id": clinic.id, "secret": secret}))
+        return
+    console.print(f"created clinic [bold]{clinic.id}[/bold]; webhook secret (shown once):")
+    print(secret)
+
+
+@clinics_app.command("list")
+def list_command() -> None:
+    """Every clinic with its settings (never its secrets)."""
+    with session_scope(engine_now()) as session:
+        clinics = list_clinics(session)
+    table = Table(title="clinics")
+    for column in ("id", "name", "phone", "alert email", "region", "window", "locale", "overrides"):
+        table.add_column(column)
+    for clinic in clinics:
+        window = f"{clinic.window_start:%H:%M}-{clinic.window_end:%H:%M}"
+        overrides = ", ".join(sorted(clinic.protocol_overrides or {})) or "-"
+        table.add_row(
+            clinic.id, clinic.name, clinic.phone, clinic.email, clinic.default_region,
+            window, clinic.locale, overrides,
+        )  # fmt: skip
+    console.print(table)
+
+
+@clinics_app.command("set")
+def set_command(
+    clinic_id: str,
+    name: Name = None,
+    phone: Phone = None,
+    email: Email = None,
+    booking_url: Booking = None,
+    region: Region = None,
+    window: Window = None,
+    locale: Locale = None,
+    protocol_overrides: Overrides = None,
+) -> None:
+    """Change a clinic's settings (patients already enrolled keep their plan until re-planned)."""
+    values = settings_of(
+        name=name, default_region=region, phone=phone, email=email, booking_url=booking_url,
+        window=window, locale=locale, protocol_overrides=protocol_overrides,
+    )  # fmt: skip
+    try:
+        with session_scope(engine_now()) as session:
+            clinic = session.get(Clinic, clinic_id)
+            if clinic is None:
+                raise ClinicError(f"no clinic {clinic_id!r}")
+            apply_settings(clinic, values)
+            session.add(clinic)
+    except ClinicError as exc:
+        fail(str(exc))
+    console.print(f"updated clinic {clinic_id}")
+
+
+@clinics_app.command("rotate-secret")
+def rotate(
+    clinic_id: str,
+    grace_hours: Annotated[float, typer.Option(help="How long the old secret still works.")] = 24,
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"id", "secret"}.')] = False,
+) -> None:
+    """Issue a new webhook secret; the old one keeps working for the grace period."""
+    from datetime import timedelta
+
+    with session_scope(engine_now()) as session:
+        clinic = session.get(Clinic, clinic_id)
+        if clinic is None:
+            fail(f"no clinic {clinic_id!r}")
+        assert clinic is not None
+        secret = rotate_secret(session, clinic, datetime.now(UTC), timedelta(hours=grace_hours))
+    if as_json:
+        print(json.dumps({"id": clinic_id, "secret": secret}))
+        return
+    console.print(f"new secret for {clinic_id}; the old one works for {grace_hours:g} more hours:")
+    print(secret)
+
+
+@webhook_app.command("send")
+def send(
+    clinic: Annotated[str, typer.Option(help="Clinic id.")],
+    secret: Annotated[str, typer.Option(help="The clinic's whsec_... secret.")],
+    kind: Annotated[str, typer.Option("--type", help=f"One of {', '.join(EVENT_TYPES)}.")],
+    data: Annotated[str, typer.Option(help="The event's data: a JSON file, or '-' for stdin.")],
+    url: Annotated[str, typer.Option(help="API base URL.")] = "",
+    webhook_id: Annotated[str | None, typer.Option(help="Reuse an id to test replays.")] = None,
+) -> None:
+    """Sign an event with the clinic's secret, post it and print the answer."""
+    raw = sys.stdin.read() if data == "-" else Path(data).read_text(encoding="utf-8")
+    base = url or load_settings().public_url
+    try:
+        response = send_event(base, clinic, secret, kind, json.loads(raw), webhook_id)
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        fail(str(exc))
+    print(f"HTTP {response.status_code}")
+    print(json.dumps(response.json(), indent=2) if response.content else "")
+    if response.status_code >= 300:
+        raise typer.Exit(1)

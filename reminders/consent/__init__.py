@@ -1,0 +1,1 @@
+"""Consent: STOP/START texts, email unsubscribe links, withdrawals, the consent gate."""

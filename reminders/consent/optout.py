@@ -1,0 +1,159 @@
+"""Apply a texted STOP or START to every patient with that phone number, and re-plan."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from reminders.consent.gate import ConsentGate
+from reminders.consent.stops import inherit_stop, stop_elsewhere
+from reminders.db import session_scope
+from reminders.delivery.sendcheck import consent_problem
+from reminders.intake.clinics import unworkable_setting
+from reminders.intake.enrollment import replan_patient
+from reminders.models import Clinic, Message, Patient, Treatment, movable
+from reminders.outbox import lifecycle as lc
+from reminders.planning.protocol import load_protocol
+from reminders.planning.replan import PlanEntry, current_plan
+
+log = logging.getLogger(__name__)
+CHANNELS = ("sms", "email")
+
+
+def patients_with_phone(session: Session, phone: str) -> list[Patient]:
+    """Every patient, of any clinic, reachable at this number (STOP is about the number)."""
+    return list(session.exec(select(Patient).where(Patient.phone == phone)))
+
+
+def opt_out(session: Session, phone: str, now: datetime) -> list[Patient]:
+    """Mark the number opted out of SMS and cancel its pending SMS at once."""
+    patients = patients_with_phone(session, phone)
+    for patient in patients:
+        if patient.sms_opted_out_at is None:
+            patient.sms_opted_out_at = now
+            patient.updated_at = now
+            session.add(patient)
+        replan_all(session, patient, now, "patient texted STOP")
+    return patients
+
+
+def opt_in(session: Session, phone: str, now: datetime) -> list[Patient]:
+    """Clear the SMS opt-out and re-plan; prompts that fell due meanwhile are skipped."""
+    patients = patients_with_phone(session, phone)
+    for patient in patients:
+        was_stopped = set(
+            session.exec(
+                select(Message.id).where(
+                    Message.patient_id == patient.id,
+                    col(Message.status).in_((lc.CANCELLED, lc.SKIPPED)),
+                )
+            )
+        )
+        patient.sms_opted_out_at = None
+        patient.updated_at = now
+        session.add(patient)
+        replan_all(session, patient, now, "no longer part of the plan")
+        skip_missed(session, patient, was_stopped, now)
+    return patients
+
+
+def replan_all(session: Session, patient: Patient, now: datetime, reason: str) -> list[PlanEntry]:
+    """Withhold what the patient may no longer get, then re-plan all their treatments at once.
+
+    Withholding needs no planning, so a consent change takes effect even at a clinic whose
+    stored settings cannot be planned with; its re-plan waits for the fix. `reason` explains
+    what the re-plan cancels.
+    """
+    withhold_unreachable(session, patient, now)
+    clinic = session.get(Clinic, patient.clinic_id)
+    assert clinic is not None
+    unworkable = unworkable_setting(clinic)
+    if unworkable is not None:
+        log.warning(
+            "clinic %r: %s cannot work (%s); consent change applied, re-planning waits "
+            "until the clinic is fixed",
+            clinic.id,
+            *unworkable,
+        )
+        return current_plan(session, patient)
+    treatments = session.exec(select(Treatment.id).where(Treatment.patient_id == patient.id))
+    reasons: dict[int | None, str] = dict.fromkeys(treatments, reason)
+    return replan_patient(session, patient, clinic, load_protocol(clinic.protocol), now, reasons)
+
+
+def withhold_unreachable(session: Session, patient: Patient, now: datetime) -> None:
+    """Stop the patient's pending rows, in one statement per channel they cannot be written to."""
+    for channel in CHANNELS:
+        reason = consent_problem(channel, patient)
+        if reason is None:
+            continue
+        session.execute(
+            sa.update(Message)
+            .where(
+                col(Message.patient_id) == patient.id,
+                col(Message.channel) == channel,
+                movable(lc.Move.WITHHOLD),
+            )
+            .values(
+                status=lc.target(lc.Move.WITHHOLD),
+                next_attempt_at=None,
+                reason=reason,
+                updated_at=now,
+            )
+        )
+
+
+def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: datetime) -> None:
+    """Rows revived by an opt-in whose time has passed are skipped: the moment is gone."""
+    session.flush()
+    session.execute(
+        sa.update(Message)
+        .where(
+            col(Message.patient_id) == patient.id,
+            movable(lc.Move.SKIP_MISSED),
+            col(Message.id).in_([i for i in ids if i is not None]),
+            col(Message.due_at) < now,
+        )
+        .values(
+            status=lc.target(lc.Move.SKIP_MISSED),
+            next_attempt_at=None,
+            reason="fell due while the patient had opted out",
+            updated_at=now,
+        )
+    )
+
+
+# Built once: a Core statement skips the ORM's overhead.
+EARLIER_STOP = stop_elsewhere(sa.bindparam("phone"), sa.bindparam("patient_id"))
+
+
+def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> None:
+    """A number that texted STOP stays opted out when a clinic changes a patient to it."""
+    if patient.phone is None or patient.sms_opted_out_at is not None:
+        return
+    stopped = (
+        session.connection()
+        .execute(EARLIER_STOP, {"phone": patient.phone, "patient_id": patient.id})
+        .scalar()
+    )
+    if inherit_stop(patient, stopped, now):
+        session.add(patient)
+
+
+def opt_out_patient(engine: Engine, gate: ConsentGate, patient_id: int, now: datetime) -> None:
+    """Twilio said 21610 for this patient: treat it as a STOP from their number."""
+    with Session(engine) as session:
+        patient = session.get(Patient, patient_id)
+        phone = patient.phone if patient else None
+    if phone:
+        stop_number(engine, gate, phone, now)
+
+
+def stop_number(engine: Engine, gate: ConsentGate, phone: str, now: datetime) -> list[Patient]:
+    """Record a STOP in its own transaction, after the sends that already read consent."""
+    with gate.changing([phone]), session_scope(engine) as session:
+        return opt_out(session, phone, now)

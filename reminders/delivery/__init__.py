@@ -1,0 +1,1 @@
+"""Delivery of a claimed batch: re-check, throttle, render, send through a channel, record."""

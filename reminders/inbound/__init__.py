@@ -1,0 +1,1 @@
+"""Inbound texts: classify a patient's reply, act on it, alert the clinic to warning signs."""

@@ -1,0 +1,108 @@
+"""Act on a patient's text: STOP, START, HELP, or store it and alert the clinic to warning signs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from reminders.consent.gate import ConsentGate
+from reminders.consent.optout import opt_in, opt_out, patients_with_phone
+from reminders.db import session_scope
+from reminders.inbound.acknowledgement import Acknowledgement, acknowledge
+from reminders.inbound.help_answer import HelpRequest, help_request
+from reminders.inbound.replies import HELP, OPT_IN, OPT_OUT, WARNING, classify
+from reminders.masking import mask_address
+from reminders.models import Clinic, InboundReply, Patient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One incoming SMS as Twilio describes it."""
+
+    from_number: str
+    body: str
+    provider_id: str | None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What to answer (the ack or HELP, rendered by the caller) and the alert now due, if any."""
+
+    alert_id: int | None = None
+    ack: Acknowledgement | None = None
+    help: HelpRequest | None = None
+
+
+def receive(engine: Engine, gate: ConsentGate, text: Inbound, now: datetime) -> InboundResult:
+    """Apply the text in one transaction; a STOP commits only after sends already under way."""
+    stopping = [text.from_number] if classify(text.body).kind == OPT_OUT else []
+    with gate.changing(stopping), session_scope(engine) as session:
+        return handle_inbound(session, text, now)
+
+
+def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundResult:
+    """Apply the text in the caller's transaction; the alert is emailed after it commits."""
+    result = classify(text.body)
+    patients = patients_with_phone(session, text.from_number)
+    patient = latest(patients)
+    log.info("inbound %s from %s", result.kind, mask_address(text.from_number))
+    reply = store(session, text, result.kind, patient, now)
+    if reply is None:
+        return InboundResult()  # Twilio redelivered a text we already handled.
+    if result.kind == OPT_OUT:
+        opt_out(session, text.from_number, now)
+    elif result.kind == OPT_IN:
+        opt_in(session, text.from_number, now)
+    if result.kind == HELP:
+        clinic = session.get(Clinic, patient.clinic_id) if patient else None
+        # AYUDA asks in Spanish; otherwise the patient's language (es-MX -> es), as every text.
+        asked = "es" if text.body.strip().upper().startswith("AYUDA") else None
+        locale = asked or (patient.locale if patient else "en")
+        return InboundResult(help=help_request(clinic, locale))
+    if result.kind == WARNING and patient is not None:
+        # Recorded as due in this transaction, sent after it: a failed or lost send is retried
+        # by beat, and a failed commit sends nothing.
+        reply.alert_due_at = now
+        session.add(reply)
+        session.flush()
+        return InboundResult(alert_id=reply.id, ack=acknowledge(session, reply, patients, now))
+    return InboundResult()
+
+
+def latest(patients: list[Patient]) -> Patient | None:
+    """The patient most recently updated: whose clinic most likely wrote to this number."""
+    return max(patients, key=lambda patient: patient.updated_at, default=None)
+
+
+def store(
+    session: Session, text: Inbound, kind: str, patient: Patient | None, now: datetime
+) -> InboundReply | None:
+    """Keep the text for operators; None when this provider id was stored before."""
+    if text.provider_id:
+        seen = session.exec(
+            select(InboundReply.id).where(col(InboundReply.provider_id) == text.provider_id)
+        ).first()
+        if seen is not None:
+            return None
+    reply = InboundReply(
+        clinic_id=patient.clinic_id if patient else None,
+        patient_id=patient.id if patient else None,
+        from_number=text.from_number[:32],
+        body=text.body.replace("\x00", "")[:1600],  # PostgreSQL cannot store NUL
+        kind=kind,
+        provider_id=text.provider_id or None,
+        received_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(reply)
+    except IntegrityError:
+        return None
+    return reply

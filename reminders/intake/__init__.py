@@ -1,0 +1,1 @@
+"""Intake: clinic events and CSV rows, validated into plain inputs, then applied."""

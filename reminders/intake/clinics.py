@@ -1,0 +1,151 @@
+"""Clinic administration: create, list, rotate the webhook secret, change settings."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, StringConstraints, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
+from sqlmodel import Session, col, select
+
+from reminders.intake.fields import Email, Locale, Model, Phone, Region, Url, Window, problems
+from reminders.models import Clinic
+from reminders.planning.facts import policy_of
+from reminders.planning.overrides import apply_overrides, validate_overrides
+from reminders.planning.planner import ClinicPolicy, PolicyError
+from reminders.planning.protocol import Protocol, ProtocolError, load_protocol
+
+ROTATION_GRACE = timedelta(hours=24)
+CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ClinicError(ValueError):
+    """A clinic setting is invalid; the message names the setting."""
+
+
+def new_secret() -> str:
+    """A fresh Standard Webhooks secret: 'whsec_' + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def accepted_secrets(clinic: Clinic, now: datetime) -> list[str]:
+    """The current secret, and the previous one while its rotation grace period lasts."""
+    found = [clinic.webhook_secret] if clinic.webhook_secret else []
+    expires = clinic.previous_secret_expires_at
+    if clinic.previous_webhook_secret and expires is not None and now < expires:
+        found.append(clinic.previous_webhook_secret)
+    return found
+
+
+def create_clinic(
+    session: Session, clinic_id: str, name: str, **settings: Any
+) -> tuple[Clinic, str]:
+    """A new clinic with a fresh secret; returns the clinic and the secret (shown once)."""
+    if not CLINIC_ID.match(clinic_id):
+        raise ClinicError("id: lower-case letters, digits, '-' or '_', at most 64 characters")
+    if session.get(Clinic, clinic_id) is not None:
+        raise ClinicError(f"id: a clinic {clinic_id!r} already exists")
+    if not name.strip():
+        raise ClinicError("name: required")
+    secret = new_secret()
+    clinic = Clinic(id=clinic_id, name=name.strip(), webhook_secret=secret)
+    apply_settings(clinic, settings)
+    session.add(clinic)
+    session.flush()
+    return clinic, secret
+
+
+def list_clinics(session: Session) -> list[Clinic]:
+    """Every clinic, by id."""
+    return list(session.exec(select(Clinic).order_by(col(Clinic.id))))
+
+
+def rotate_secret(
+    session: Session, clinic: Clinic, now: datetime, grace: timedelta = ROTATION_GRACE
+) -> str:
+    """Issue a new secret; the old one keeps working for `grace` so senders can switch over."""
+    secret = new_secret()
+    clinic.previous_webhook_secret = clinic.webhook_secret
+    clinic.previous_secret_expires_at = now + grace
+    clinic.webhook_secret = secret
+    session.add(clinic)
+    session.flush()
+    return secret
+
+
+def _overrides(value: Any, info: ValidationInfo) -> Any:
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as exc:
+        raise PydanticCustomError("json", "not JSON: {why}", {"why": str(exc)}) from None
+    try:
+        validate_overrides(
+            load_protocol((info.context or {})["protocol"]), data, "protocol_overrides"
+        )
+    except ProtocolError as exc:
+        where = f"step {exc.step!r}, field {exc.field!r}: {exc.problem}"
+        raise PydanticCustomError("overrides", "{why}", {"why": where}) from None
+    return data
+
+
+class ClinicSettings(Model):
+    """The settings an operator may change; phone numbers are read in the clinic's region."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    default_region: Region | None = None  # before phone, which is read in it
+    phone: Phone | None = None
+    email: Email | None = None
+    booking_url: Url | None = None
+    window: Window | None = None
+    locale: Locale | None = None
+    protocol_overrides: Annotated[Any, AfterValidator(_overrides)] = None
+
+
+def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:
+    """Validate and set the given settings (None values are left alone)."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    context = {"region": clinic.default_region, "protocol": clinic.protocol}
+    try:
+        checked = ClinicSettings.model_validate(given, context=context)
+    except ValidationError as exc:
+        raise ClinicError(
+            "; ".join(f"{p['field']}: {p['problem']}" for p in problems(exc))
+        ) from None
+    for name in checked.model_fields_set - {"window"}:
+        setattr(clinic, name, getattr(checked, name))
+    if checked.window is not None:
+        clinic.window_start, clinic.window_end = checked.window
+    checked_policy(clinic)
+
+
+# The planner's policy fields, as the settings that set them are named.
+POLICY_SETTINGS = {"window_start": "window", "window_end": "window"}
+
+
+def unworkable_setting(clinic: Clinic) -> tuple[str, str] | None:
+    """The setting the planner cannot work with and its rule, or None if all can work."""
+    try:
+        policy_of(clinic)
+    except PolicyError as exc:
+        return POLICY_SETTINGS.get(exc.field, exc.field), exc.problem
+    return None
+
+
+def checked_policy(clinic: Clinic) -> ClinicPolicy:
+    """The clinic's sending policy, or ClinicError naming the setting that cannot work."""
+    problem = unworkable_setting(clinic)
+    if problem is not None:
+        raise ClinicError(f"{problem[0]}: {problem[1]}")
+    return policy_of(clinic)
+
+
+def protocol_for(clinic: Clinic) -> Protocol:
+    """The protocol this clinic's patients follow, overrides applied."""
+    source = f"clinic {clinic.id!r} protocol_overrides"
+    return apply_overrides(load_protocol(clinic.protocol), clinic.protocol_overrides, source)

@@ -1,0 +1,1 @@
+"""Operations: the overview, listings, a patient's timeline, operator actions, metrics."""

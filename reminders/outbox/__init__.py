@@ -1,0 +1,1 @@
+"""The outbox: message statuses and legal moves, claim, dispatch, recovery, status callbacks."""

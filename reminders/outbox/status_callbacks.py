@@ -1,0 +1,103 @@
+"""Apply Twilio status callbacks to outbox rows, only ever forwards."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from reminders.models import MESSAGES, movable
+from reminders.outbox import lifecycle as lc
+
+log = logging.getLogger(__name__)
+
+# Twilio's MessageStatus -> our move. Queued/accepted/sending say nothing a sent row does not.
+# Each move only goes forwards (lifecycle.MOVES): `unknown` (a send whose outcome we never
+# heard) and in-flight rows are resolved by reports; delivered and failed are never undone.
+TWILIO_STATUS = {
+    "sent": lc.Move.REPORT_SENT,
+    "delivered": lc.Move.REPORT_DELIVERED,
+    "read": lc.Move.REPORT_DELIVERED,
+    "undelivered": lc.Move.REPORT_FAILED,
+    "failed": lc.Move.REPORT_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """One status callback."""
+
+    message_id: int
+    provider_id: str
+    status: str
+    error_code: str | None = None
+
+
+# Twilio's code for a number that unsubscribed at the carrier (replied STOP to Twilio).
+UNSUBSCRIBED = "21610"
+
+
+def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
+    """The patient to opt out of SMS when a report says their number unsubscribed, else None."""
+    if (
+        report.error_code != UNSUBSCRIBED
+        or TWILIO_STATUS.get(report.status) != lc.Move.REPORT_FAILED
+    ):
+        return None
+    with engine.connect() as connection:
+        patient_id = connection.execute(
+            sa.select(MESSAGES.c.patient_id).where(MESSAGES.c.id == report.message_id)
+        ).scalar()
+    return int(patient_id) if patient_id is not None else None
+
+
+def apply_report(engine: Engine, report: Report, now: datetime) -> str:
+    """Move the row forward if the report is news; returns what happened, for the log."""
+    move = TWILIO_STATUS.get(report.status)
+    if move is None:
+        return "ignored: an intermediate status"
+    target = lc.target(move)
+    # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
+    statement = (
+        sa.update(MESSAGES)
+        .where(MESSAGES.c.id == report.message_id)
+        .where(movable(move))
+        .where(
+            sa.or_(
+                MESSAGES.c.provider_id.is_(None),
+                MESSAGES.c.provider_id == report.provider_id,
+                sa.literal(report.provider_id) == "",
+            )
+        )
+        .values(**report_values(report, target, now))
+    )
+    with engine.begin() as connection:
+        changed = connection.execute(statement).rowcount
+        if changed:
+            return f"moved to {target}"
+        exists = connection.execute(
+            sa.select(MESSAGES.c.status).where(MESSAGES.c.id == report.message_id)
+        ).first()
+    if exists is None:
+        log.warning("status callback for unknown message id %s", report.message_id)
+        return "unknown message"
+    return f"ignored: {exists.status} is not behind {target}"
+
+
+def report_values(report: Report, target: str, now: datetime) -> dict[str, object]:
+    """The columns a report moving a row to `target` sets."""
+    values: dict[str, object] = {"status": target, "updated_at": now}
+    if target == lc.DELIVERED:
+        values["delivered_at"] = now
+    if target == lc.FAILED:
+        values["provider_code"] = report.error_code
+        values["last_error"] = f"twilio reported {report.status} (error {report.error_code})"
+        values["next_attempt_at"] = None
+    if target in (lc.SENT, lc.DELIVERED):
+        values["sent_at"] = sa.func.coalesce(MESSAGES.c.sent_at, now)
+    values["provider_id"] = sa.func.coalesce(MESSAGES.c.provider_id, report.provider_id or None)
+    values["lease_owner"], values["lease_expires_at"] = None, None
+    return values
