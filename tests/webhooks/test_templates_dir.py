@@ -97,7 +97,7 @@ def test_the_worker_renders_reminders_and_alerts_from_the_configured_directory(
 ) -> None:
     runtime = build_runtime(settings_with(own_templates, database_url, redis_url))
     assert runtime.renderer.directory == own_templates
-    assert runtime.deliverer.renderer is runtime.renderer
+    assert runtime.deliverer.transmitter.renderer is runtime.renderer
     context = sample_context(Sample(), "en", first_sms=False)
     assert "make-up" in runtime.renderer.sms("day_1", "en", context)
 
