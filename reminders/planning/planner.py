@@ -84,6 +84,7 @@ class PlannedMessage:
         return self.due_at.astimezone(ZoneInfo(self.timezone))
 
 
+# Over 40 lines only through its keyword arguments and their docstring; the loop is short.
 def plan(
     treatment_end: datetime,
     patient: PatientFacts,
@@ -129,18 +130,31 @@ def plan(
             item = PlannedMessage(
                 step.key, channel, due, valid_until, "planned", None, protocol.label, zone.key
             )
-            reason = blocked(step, channel, patient, item, now)
-            if reason is None and channel == "sms" and (step.key, channel) not in settled:
-                slot = free_sms_slot(ledger, due, valid_until, policy)
-                if slot is None:
-                    reason = no_slot_reason(ledger, due, valid_until, policy)
-                else:
-                    ledger.take(slot)
-                    item = replace(item, due_at=slot)
-            if reason is not None:
-                item = replace(item, status="skipped", reason=reason)
-            planned.append(item)
+            sms_slot = channel == "sms" and (step.key, channel) not in settled
+            planned.append(placed(item, step, patient, ledger, policy, sms_slot, now))
     return sorted(planned, key=lambda item: (item.due_at, item.key, item.channel))
+
+
+def placed(
+    item: PlannedMessage,
+    step: Step,
+    patient: PatientFacts,
+    ledger: SmsLedger,
+    policy: ClinicPolicy,
+    sms_slot: bool,
+    now: datetime | None,
+) -> PlannedMessage:
+    """The item as planned: skipped with the reason, or due at a time the SMS caps allow."""
+    reason = blocked(step, item.channel, patient, item, now)
+    if reason is None and sms_slot:
+        assert item.valid_until is not None
+        slot = free_sms_slot(ledger, item.due_at, item.valid_until, policy)
+        if slot is None:
+            reason = no_slot_reason(ledger, item.due_at, item.valid_until, policy)
+        else:
+            ledger.take(slot)
+            item = replace(item, due_at=slot)
+    return item if reason is None else replace(item, status="skipped", reason=reason)
 
 
 def next_treatment_texts(
