@@ -206,13 +206,21 @@ class InboundReply(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Who did what to which message, and when: every operator action is recorded."""
+    """Who changed what, when, and the values before and after (secrets masked: see ops.audit)."""
+
+    __table_args__ = (sa.Index("ix_auditentry_clinic_at", "clinic_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     actor: str = Field(max_length=128)
     action: str = Field(max_length=32)
     message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    # The clinic the change belongs to (None for platform-wide changes such as accounts).
+    clinic_id: str | None = Field(default=None, max_length=64)
+    # What was changed when it is not a message: "clinic:a", "template:a/sms/day_1.en", ...
+    target: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     detail: str = Field(default="", max_length=1000)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     at: datetime = _created()
 
 
@@ -223,6 +231,7 @@ TREATMENTS: sa.Table = Treatment.__table__  # type: ignore[attr-defined]
 CLINICS: sa.Table = Clinic.__table__  # type: ignore[attr-defined]
 RECEIPTS: sa.Table = WebhookReceipt.__table__  # type: ignore[attr-defined]
 REPLIES: sa.Table = InboundReply.__table__  # type: ignore[attr-defined]
+AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
 def movable(move: lc.Move) -> ColumnElement[bool]:

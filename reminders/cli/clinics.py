@@ -18,13 +18,14 @@ from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
 from reminders.intake.clinics import (
     ClinicError,
-    apply_settings,
     create_clinic,
     list_clinics,
     rotate_secret,
+    update_clinic,
 )
 from reminders.intake.events import EVENT_TYPES
 from reminders.models import Clinic
+from reminders.ops.audit import cli_actor
 
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
@@ -88,7 +89,7 @@ def create(
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
-            clinic, secret = create_clinic(session, clinic_id, name, **values)
+            clinic, secret = create_clinic(session, clinic_id, name, cli_actor(), **values)
     except ClinicError as exc:
         fail(str(exc))
     if as_json:
@@ -138,8 +139,7 @@ def set_command(
             clinic = session.get(Clinic, clinic_id)
             if clinic is None:
                 raise ClinicError(f"no clinic {clinic_id!r}")
-            apply_settings(clinic, values)
-            session.add(clinic)
+            update_clinic(session, clinic, values, cli_actor())
     except ClinicError as exc:
         fail(str(exc))
     console.print(f"updated clinic {clinic_id}")
@@ -159,7 +159,8 @@ def rotate(
         if clinic is None:
             fail(f"no clinic {clinic_id!r}")
         assert clinic is not None
-        secret = rotate_secret(session, clinic, datetime.now(UTC), timedelta(hours=grace_hours))
+        now = datetime.now(UTC)
+        secret = rotate_secret(session, clinic, now, timedelta(hours=grace_hours), cli_actor())
     if as_json:
         print(json.dumps({"id": clinic_id, "secret": secret}))
         return

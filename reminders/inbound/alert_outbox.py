@@ -26,7 +26,8 @@ from reminders.config import Settings
 from reminders.delivery.rendering import Renderer
 from reminders.inbound.alerts import alert_email
 from reminders.inbound.replies import WARNING, warning_signs
-from reminders.models import PATIENTS, REPLIES, AuditEntry, Clinic, InboundReply, Patient
+from reminders.models import PATIENTS, REPLIES, Clinic, InboundReply, Patient
+from reminders.ops import audit
 from reminders.outbox.lifecycle import PERMANENT, backoff
 
 log = logging.getLogger(__name__)
@@ -211,5 +212,14 @@ def requeue(session: Session, reply_id: int, actor: str, now: datetime) -> bool:
     if not changed.rowcount:  # type: ignore[attr-defined]
         return False
     detail = f"warning-sign alert of reply {reply_id} queued again"
-    session.add(AuditEntry(actor=actor[:128], action="retry alert", detail=detail, at=now))
+    clinic = session.execute(select(REPLIES.c.clinic_id).where(REPLIES.c.id == reply_id))
+    audit.record(
+        session,
+        actor,
+        "retry alert",
+        clinic_id=clinic.scalar_one(),
+        target=f"reply:{reply_id}",
+        detail=detail,
+        now=now,
+    )
     return True

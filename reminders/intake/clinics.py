@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from reminders.intake.fields import Email, Locale, Model, Phone, Region, Url, Window, problems
 from reminders.models import Clinic
+from reminders.ops import audit
 from reminders.planning.facts import policy_of
 from reminders.planning.overrides import apply_overrides, validate_overrides
 from reminders.planning.planner import ClinicPolicy, PolicyError
@@ -42,8 +43,13 @@ def accepted_secrets(clinic: Clinic, now: datetime) -> list[str]:
     return found
 
 
+def audited_fields(clinic: Clinic) -> dict[str, Any]:
+    """The clinic's settings as the audit trail records them (secrets are masked there)."""
+    return clinic.model_dump(exclude={"created_at"})
+
+
 def create_clinic(
-    session: Session, clinic_id: str, name: str, **settings: Any
+    session: Session, clinic_id: str, name: str, actor: str = "system", **settings: Any
 ) -> tuple[Clinic, str]:
     """A new clinic with a fresh secret; returns the clinic and the secret (shown once)."""
     if not CLINIC_ID.match(clinic_id):
@@ -57,7 +63,25 @@ def create_clinic(
     apply_settings(clinic, settings)
     session.add(clinic)
     session.flush()
+    after = audited_fields(clinic)
+    audit.record(session, actor, "clinic create", clinic_id=clinic.id, target=f"clinic:{clinic.id}",
+                 after=after)  # fmt: skip
     return clinic, secret
+
+
+def update_clinic(
+    session: Session, clinic: Clinic, settings: dict[str, Any], actor: str
+) -> dict[str, Any]:
+    """Validate and apply settings, audit what changed; returns the changed fields' new values."""
+    before = audited_fields(clinic)
+    apply_settings(clinic, settings)
+    session.add(clinic)
+    old, new = audit.changed_only(before, audited_fields(clinic))
+    if new:
+        audit.record(session, actor, "clinic update", clinic_id=clinic.id,
+                     target=f"clinic:{clinic.id}", before=old, after=new)  # fmt: skip
+    session.flush()
+    return new
 
 
 def list_clinics(session: Session) -> list[Clinic]:
@@ -66,14 +90,31 @@ def list_clinics(session: Session) -> list[Clinic]:
 
 
 def rotate_secret(
-    session: Session, clinic: Clinic, now: datetime, grace: timedelta = ROTATION_GRACE
+    session: Session,
+    clinic: Clinic,
+    now: datetime,
+    grace: timedelta = ROTATION_GRACE,
+    actor: str = "system",
 ) -> str:
     """Issue a new secret; the old one keeps working for `grace` so senders can switch over."""
     secret = new_secret()
     clinic.previous_webhook_secret = clinic.webhook_secret
     clinic.previous_secret_expires_at = now + grace
+    before = {"webhook_secret": clinic.previous_webhook_secret}
     clinic.webhook_secret = secret
     session.add(clinic)
+    grace_end = f"old secret accepted until {now + grace:%Y-%m-%d %H:%M} UTC"
+    audit.record(
+        session,
+        actor,
+        "secret rotate",
+        clinic_id=clinic.id,
+        target=f"clinic:{clinic.id}",
+        before=before,
+        after={"webhook_secret": secret},
+        detail=grace_end,
+        now=now,
+    )
     session.flush()
     return secret
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from reminders.models import MESSAGES, AuditEntry, movable
+from reminders.models import MESSAGES, movable
+from reminders.ops import audit
 from reminders.outbox import lifecycle as lc
 
 M = MESSAGES.c
@@ -65,7 +66,7 @@ def resolve(session: Session, message_id: int, actor: str, now: datetime) -> Act
     if status not in RESOLVABLE:
         return _refused(message_id, RESOLVE, status, RESOLVABLE)
     detail = f"marked resolved while {status}"
-    _audit(session, actor, RESOLVE, message_id, detail, now)
+    _audit(session, actor, RESOLVE, message_id, detail, now, (status, status))
     return ActionResult(message_id, RESOLVE, True, detail)
 
 
@@ -93,7 +94,7 @@ def _move(
     if session.execute(stmt).scalar_one_or_none() is None:
         return ActionResult(message_id, action, False, "the message changed meanwhile; try again")
     detail = f"{status} -> {lc.target(move)}"
-    _audit(session, actor, action, message_id, detail, now)
+    _audit(session, actor, action, message_id, detail, now, (status, lc.target(move)))
     return ActionResult(message_id, action, True, detail)
 
 
@@ -112,9 +113,25 @@ def _refused(message_id: int, action: str, status: str, allowed: tuple[str, ...]
 
 
 def _audit(
-    session: Session, actor: str, action: str, message_id: int, detail: str, now: datetime
+    session: Session,
+    actor: str,
+    action: str,
+    message_id: int,
+    detail: str,
+    now: datetime,
+    statuses: tuple[str, str],
 ) -> None:
-    session.add(
-        AuditEntry(actor=actor[:128], action=action, message_id=message_id, detail=detail, at=now)
+    clinic = session.execute(select(M.clinic_id).where(M.id == message_id)).scalar_one()
+    audit.record(
+        session,
+        actor,
+        action,
+        clinic_id=clinic,
+        message_id=message_id,
+        target=f"message:{message_id}",
+        detail=detail,
+        before={"status": statuses[0]},
+        after={"status": statuses[1]},
+        now=now,
     )
     session.flush()
