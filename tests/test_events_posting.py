@@ -247,3 +247,19 @@ def test_a_send_never_waits_for_a_hanging_endpoint(
         ("message.failed", "pending"), ("message.delivered", "pending")
     ]  # fmt: skip
     assert post(engine, poster, Clock()) == {"retry": 1, "released": 1}  # beat's business
+
+
+def test_a_clinic_whose_endpoint_failed_lately_takes_its_turn_after_the_others(
+    engine: Engine, poster: Poster, receivers: tuple[EventReceiver, EventReceiver]
+) -> None:
+    a, b = receivers
+    clinic_at(engine, "clinic-a", a)
+    clinic_at(engine, "clinic-b", b)
+    queue(engine, "clinic-a")
+    a.behaviour.status = 500
+    assert post(engine, poster, Clock()) == {"retry": 1}
+    queue(engine, "clinic-a")  # a fresh event of the failing clinic, due now
+    queue(engine, "clinic-b")
+    one_thread = ev.EventPolicy(threads=1)
+    assert post(engine, poster, Clock(), one_thread) == {"retry": 1, "delivered": 1}
+    assert b.received[0].at < a.received[-1].at  # clinic-a sorts first, yet waited

@@ -3,8 +3,8 @@
 Each beat tick claims a batch with at most `per_clinic` rows of any clinic, oldest first, so
 one clinic's backlog cannot crowd out the others. Each clinic's rows are posted in order by
 one thread; its first failure ends that clinic's turn (its endpoint is likely down) and hands
-the rest back unattempted, so a hanging endpoint costs one timeout per tick, and the other
-clinics' threads carry on meanwhile.
+the rest back unattempted, so a hanging endpoint costs one timeout per tick. Clinics whose
+endpoint failed lately take their turn after the others, which carry on meanwhile.
 """
 
 from __future__ import annotations
@@ -140,6 +140,9 @@ def deliver_due_events(
     start = clock()
     jobs = claim(engine, due_ids(engine, start, policy), start, policy.lease)
     groups = [list(group) for _, group in groupby(jobs, key=lambda job: job.clinic_id)]
+    # Clinics whose endpoint is failing go last: their turn likely ends in a timeout.
+    failing = failing_clinics(engine)
+    groups.sort(key=lambda group: group[0].clinic_id in failing)
     turn = ClinicTurn(engine, poster, clock, policy, rng or random.Random(), start + policy.budget)
     counts: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=policy.threads) as pool:
@@ -147,6 +150,13 @@ def deliver_due_events(
             for outcome in outcomes:
                 counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def failing_clinics(engine: Engine) -> frozenset[str]:
+    """Clinics with an event waiting to be retried: their endpoint failed lately."""
+    query = sa.select(E.clinic_id).where(E.status == PENDING, E.attempts > 0).distinct()
+    with engine.connect() as connection:
+        return frozenset(connection.execute(query).scalars())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,7 @@ class Received:
     webhook_id: str
     verified: bool
     payload: dict[str, Any] | None
+    at: float  # time.monotonic() when it came
 
 
 @dataclass
@@ -67,7 +69,8 @@ class EventReceiver:
         except WebhookVerificationError:
             payload, verified = None, False
         with self.lock:
-            self.received.append(Received(headers.get("webhook-id", ""), verified, payload))
+            webhook_id = headers.get("webhook-id", "")
+            self.received.append(Received(webhook_id, verified, payload, time.monotonic()))
             behaviour = self.behaviour
             status = behaviour.script.pop(0) if behaviour.script else behaviour.status
         if behaviour.hang_seconds:
