@@ -69,7 +69,6 @@ def emit_reply(
     now: datetime,
 ) -> None:
     """A free-text reply: patient.replied, and warning_sign.raised when it reports signs."""
-    assert patient.external_id
     data = payloads.reply_data(
         reply_id=reply_id, patient=patient.external_id, text=text, received_at=now, signs=signs
     )
