@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # Signed events to clinics' own systems (reminders/events): posted by beat, retried with
+    # the same backoff as messages, dead after events_max_attempts.
+    events_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    events_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    events_max_attempts: int = Field(default=8, ge=1, le=50)
+    events_batch_size: int = Field(default=100, ge=1, le=1000)
+    events_per_clinic: int = Field(default=10, ge=1, le=1000)
+    # Plain http to localhost/127.0.0.1 only: for a receiver on the same machine (tests, dev).
+    events_allow_local_http: bool = False
+
     default_window_start: time = time(8, 0)
     default_window_end: time = time(20, 0)
     operator_token: str = ""

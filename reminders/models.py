@@ -67,6 +67,9 @@ class Clinic(SQLModel, table=True):
     previous_webhook_secret: str = Field(default="", max_length=200)
     previous_secret_expires_at: datetime | None = _when()
     created_at: datetime = _created()
+    # Where signed events go (see reminders/events); "" = nowhere. The secret signs them.
+    events_url: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+    events_secret: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
 
 
 class Patient(SQLModel, table=True):
@@ -224,6 +227,38 @@ class AuditEntry(SQLModel, table=True):
     at: datetime = _created()
 
 
+EVENT_STATUS_CHECK = "status IN ('pending', 'delivered', 'dead')"
+
+
+class ClinicEvent(SQLModel, table=True):
+    """A signed event for a clinic's own system: posted by beat, retried, dead after N tries."""
+
+    __table_args__ = (
+        # What beat posts next reads only pending rows, however many delivered ones are kept.
+        sa.Index(
+            "ix_clinicevent_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index("ix_clinicevent_clinic_created", "clinic_id", "created_at"),
+        sa.CheckConstraint(EVENT_STATUS_CHECK, name="ck_clinicevent_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=64)
+    event_type: str = Field(max_length=64)
+    webhook_id: str = Field(max_length=64, unique=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when()
+    lease_until: datetime | None = _when()
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _created()
+    delivered_at: datetime | None = _when()
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
@@ -232,6 +267,7 @@ CLINICS: sa.Table = Clinic.__table__  # type: ignore[attr-defined]
 RECEIPTS: sa.Table = WebhookReceipt.__table__  # type: ignore[attr-defined]
 REPLIES: sa.Table = InboundReply.__table__  # type: ignore[attr-defined]
 AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
+EVENTS: sa.Table = ClinicEvent.__table__  # type: ignore[attr-defined]
 
 
 def movable(move: lc.Move) -> ColumnElement[bool]:

@@ -24,6 +24,7 @@ from reminders.delivery.deliverer import Deliverer
 from reminders.delivery.policy import DeliveryPolicy
 from reminders.delivery.rendering import Renderer
 from reminders.delivery.throttle import RedisRateLimiter
+from reminders.events.posting import Poster
 from reminders.ops.metrics import Recorder, counted_events, mark_process_dead, multiproc_dir
 from reminders.ops.metrics_server import serve_counts
 from reminders.outbox.recovery import Finder, LookupFinder
@@ -62,6 +63,12 @@ class Runtime:
 def runtime() -> Runtime:
     """Build the runtime lazily, after the worker has forked."""
     return build_runtime(load_settings())
+
+
+@functools.cache
+def event_poster() -> Poster:
+    """The HTTP client that posts clinics' events, one per process (its connections pooled)."""
+    return Poster.from_settings(runtime().settings)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -121,6 +128,8 @@ def close_runtime(**_: object) -> None:
     """As a process that built the runtime exits (pool child, or a solo worker), close it."""
     if runtime.cache_info().currsize:
         runtime().close()
+    if event_poster.cache_info().currsize:
+        event_poster().close()
 
 
 @signals.worker_process_shutdown.connect

@@ -8,13 +8,14 @@ from datetime import timedelta
 
 from kombu.exceptions import OperationalError
 
+from reminders.events.delivery import EventPolicy, deliver_due_events
 from reminders.inbound.alert_outbox import AlertPolicy, deliver_due_alerts
 from reminders.outbox.dispatch import EnqueueError
 from reminders.outbox.dispatch import dispatch_due as dispatch
 from reminders.outbox.recovery import reconcile_unknown as reconcile
 from reminders.outbox.recovery import sweep_expired_leases
 from workers.application import app
-from workers.runtime import runtime, utc_now
+from workers.runtime import event_poster, runtime, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,14 @@ def send_alerts() -> dict[str, int]:
     channel = rt.deliverer.channels.get("email")
     policy = AlertPolicy.from_settings(rt.settings)
     return deliver_due_alerts(rt.engine, channel, utc_now, policy, renderer=rt.renderer)
+
+
+@app.task(name="reminders.post_events")
+def post_events() -> dict[str, int]:
+    """Post due events to clinics' own systems: signed, retried with backoff, dead after N."""
+    rt = runtime()
+    policy = EventPolicy.from_settings(rt.settings)
+    return deliver_due_events(rt.engine, event_poster(), utc_now, policy)
 
 
 @app.task(name="reminders.noop")

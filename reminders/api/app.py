@@ -14,6 +14,7 @@ from reminders import __version__
 from reminders.api import (
     actions,
     clinic_events,
+    events_page,
     exposition,
     health,
     ops,
@@ -70,6 +71,7 @@ def create_app(
 ROUTERS = (
     health.router,
     ops.router,
+    events_page.router,
     actions.router,
     exposition.router,
     clinic_events.router,

@@ -13,6 +13,7 @@ from reminders.api.deps import AppState, app_state
 from reminders.consent.optout import replan_all
 from reminders.consent.unsubscribe import patient_of
 from reminders.db import session_scope
+from reminders.events.emission import emit_opt_out
 from reminders.models import Clinic, Patient
 
 router = APIRouter(
@@ -63,6 +64,7 @@ def unsubscribe(token: str, state: Annotated[AppState, Depends(app_state)]) -> H
         if patient.email_opted_out_at is None:
             patient.email_opted_out_at = patient.updated_at = now
             session.add(patient)
+            emit_opt_out(session, patient, "email", "unsubscribe_link", now)
             replan_all(session, patient, now, "patient unsubscribed from email")
     return page(state, "unsubscribe_done", patient, clinic)
 

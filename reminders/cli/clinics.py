@@ -168,6 +168,39 @@ def rotate(
     print(secret)
 
 
+@clinics_app.command("events")
+def events_command(
+    clinic_id: str,
+    url: Annotated[str, typer.Option(help="The clinic's https:// endpoint for events.")] = "",
+    off: Annotated[bool, typer.Option("--off", help="Post no more events.")] = False,
+    rotate: Annotated[bool, typer.Option("--rotate-secret", help="Issue a new secret.")] = False,
+) -> None:
+    """Set, show or remove where a clinic's events go; prints a new secret once."""
+    from reminders.events.endpoint import remove_endpoint, rotate_secret, set_endpoint
+
+    settings, now, secret = load_settings(), datetime.now(UTC), None
+    try:
+        with session_scope(engine_now()) as session:
+            clinic = session.get(Clinic, clinic_id)
+            if clinic is None:
+                raise ClinicError(f"no clinic {clinic_id!r}")
+            if off:
+                remove_endpoint(session, clinic, cli_actor(), now)
+            elif url:
+                allow = settings.events_allow_local_http
+                secret = set_endpoint(session, clinic, url, cli_actor(), now,
+                                      allow_local_http=allow, rotate=rotate)  # fmt: skip
+            elif rotate:
+                secret = rotate_secret(session, clinic, cli_actor(), now)
+            shown = clinic.events_url
+    except ClinicError as exc:
+        fail(str(exc))
+    console.print(f"events of {clinic_id} go to: {shown or '(nowhere)'}")
+    if secret:
+        console.print("signing secret (shown once; verify with Standard Webhooks):")
+        print(secret)
+
+
 @webhook_app.command("send")
 def send(
     clinic: Annotated[str, typer.Option(help="Clinic id.")],

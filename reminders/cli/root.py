@@ -47,6 +47,10 @@ class Commands(LazyGroup):
             "reminders.cli.clinics:clinics_app",
             "Clinics: create, list, change settings, rotate secrets.",
         ),
+        "events": Lazy(
+            "reminders.cli.events:events_app",
+            "Signed events to clinics' own systems: list, retry dead ones.",
+        ),
         "webhook": Lazy(
             "reminders.cli.clinics:webhook_app", "Try the clinic webhook from the shell."
         ),

@@ -13,6 +13,7 @@ from reminders.consent.gate import ConsentGate
 from reminders.consent.stops import inherit_stop, stop_elsewhere
 from reminders.db import session_scope
 from reminders.delivery.sendcheck import consent_problem
+from reminders.events.emission import emit_opt_out
 from reminders.intake.clinics import unworkable_setting
 from reminders.intake.enrollment import replan_patient
 from reminders.models import Clinic, Message, Patient, Treatment, movable
@@ -29,7 +30,7 @@ def patients_with_phone(session: Session, phone: str) -> list[Patient]:
     return list(session.exec(select(Patient).where(Patient.phone == phone)))
 
 
-def opt_out(session: Session, phone: str, now: datetime) -> list[Patient]:
+def opt_out(session: Session, phone: str, now: datetime, source: str = "sms_stop") -> list[Patient]:
     """Mark the number opted out of SMS and cancel its pending SMS at once."""
     patients = patients_with_phone(session, phone)
     for patient in patients:
@@ -37,6 +38,7 @@ def opt_out(session: Session, phone: str, now: datetime) -> list[Patient]:
             patient.sms_opted_out_at = now
             patient.updated_at = now
             session.add(patient)
+            emit_opt_out(session, patient, "sms", source, now)
         replan_all(session, patient, now, "patient texted STOP")
     return patients
 
@@ -150,10 +152,12 @@ def opt_out_patient(engine: Engine, gate: ConsentGate, patient_id: int, now: dat
         patient = session.get(Patient, patient_id)
         phone = patient.phone if patient else None
     if phone:
-        stop_number(engine, gate, phone, now)
+        stop_number(engine, gate, phone, now, "carrier")
 
 
-def stop_number(engine: Engine, gate: ConsentGate, phone: str, now: datetime) -> list[Patient]:
+def stop_number(
+    engine: Engine, gate: ConsentGate, phone: str, now: datetime, source: str = "sms_stop"
+) -> list[Patient]:
     """Record a STOP in its own transaction, after the sends that already read consent."""
     with gate.changing([phone]), session_scope(engine) as session:
-        return opt_out(session, phone, now)
+        return opt_out(session, phone, now, source)

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from reminders.events.emission import emit_message_event
+from reminders.events.payloads import MESSAGE_FAILED
 from reminders.models import MESSAGES, movable
 from reminders.outbox import lifecycle as lc
 
 M = MESSAGES.c
+# Outcomes the clinic's system hears about (message.failed): rare, so recorded row by row.
+FAILING = (lc.Move.FAIL, lc.Move.DIE)
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,23 @@ def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetim
     changed = 0
     with engine.begin() as connection:
         for move, params in groups.items():
+            if move in FAILING:
+                changed += record_failures(connection, move, params, now)
+                continue
             result = connection.execute(outcome_statement(move, now), params)
             changed += int(result.rowcount or 0)
+    return changed
+
+
+def record_failures(
+    connection: Connection, move: lc.Move, params: list[dict[str, object]], now: datetime
+) -> int:
+    """Record failed or dead rows one by one, queueing message.failed for each one that moved."""
+    changed = 0
+    for row in params:
+        if connection.execute(outcome_statement(move, now), row).rowcount:
+            changed += 1
+            emit_message_event(connection, cast(int, row["b_id"]), MESSAGE_FAILED, now)
     return changed
 
 

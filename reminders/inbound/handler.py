@@ -13,9 +13,10 @@ from sqlmodel import Session, col, select
 from reminders.consent.gate import ConsentGate
 from reminders.consent.optout import opt_in, opt_out, patients_with_phone
 from reminders.db import session_scope
+from reminders.events.emission import emit_reply
 from reminders.inbound.acknowledgement import Acknowledgement, acknowledge
 from reminders.inbound.help_answer import HelpRequest, help_request
-from reminders.inbound.replies import HELP, OPT_IN, OPT_OUT, WARNING, classify
+from reminders.inbound.replies import HELP, OPT_IN, OPT_OUT, REPLY, WARNING, classify
 from reminders.masking import mask_address
 from reminders.models import Clinic, InboundReply, Patient
 
@@ -56,6 +57,9 @@ def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundRes
     reply = store(session, text, result.kind, patient, now)
     if reply is None:
         return InboundResult()  # Twilio redelivered a text we already handled.
+    if result.kind in (REPLY, WARNING) and patient is not None:
+        assert reply.id is not None
+        emit_reply(session, patient, reply.id, reply.body, result.signs, now)
     if result.kind == OPT_OUT:
         opt_out(session, text.from_number, now)
     elif result.kind == OPT_IN:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, time
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -199,3 +200,22 @@ def _rule(found: ErrorDetails) -> str:
     if found["input"] is None or found["input"] == "":
         return "required"
     return RULES.get(found["type"], found["msg"])
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def endpoint_problem(url: str, allow_local_http: bool) -> str | None:
+    """Why `url` cannot receive a clinic's signed events (the rule), or None if it can."""
+    parts = urlsplit(url.strip())
+    if not re.fullmatch(r"[^\s]{1,500}", url.strip()) or not parts.hostname:
+        return "an https:// URL of at most 500 characters, without spaces"
+    if parts.username or parts.password:
+        return "no user or password in the URL: the signature tells the clinic it is us"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS:
+        if allow_local_http:
+            return None
+        return "https only; plain http to this machine needs REMINDERS_EVENTS_ALLOW_LOCAL_HTTP"
+    return "https only (events carry patients' replies)"

@@ -9,6 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from reminders.events.emission import emit_message_event
+from reminders.events.payloads import MESSAGE_DELIVERED, MESSAGE_FAILED
 from reminders.models import MESSAGES, movable
 from reminders.outbox import lifecycle as lc
 
@@ -77,6 +79,9 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
     with engine.begin() as connection:
         changed = connection.execute(statement).rowcount
         if changed:
+            news = {lc.DELIVERED: MESSAGE_DELIVERED, lc.FAILED: MESSAGE_FAILED}.get(target)
+            if news is not None:  # for the clinic's own system, if it has an endpoint
+                emit_message_event(connection, report.message_id, news, now)
             return f"moved to {target}"
         exists = connection.execute(
             sa.select(MESSAGES.c.status).where(MESSAGES.c.id == report.message_id)

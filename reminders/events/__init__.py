@@ -1,0 +1,1 @@
+"""Signed events to a clinic's own system: emitted with the change, posted by beat, retried."""
