@@ -167,7 +167,10 @@ def test_an_admin_and_the_token_see_every_clinic(client: TestClient, engine: Eng
     world = TwoClinics(engine)
     add_operator(engine, "ada", "admin")
     login(client, "ada")
-    for text in (client.get("/ops/messages").text, client.get("/ops/messages", headers=BEARER).text):
+    for text in (
+        client.get("/ops/messages").text,
+        client.get("/ops/messages", headers=BEARER).text,
+    ):
         assert all(f'id="message-{m}"' in text for m in world.a_rows + world.b_rows)
     audit_page = client.get("/ops/audit").text
     assert "marker-clinic-a" in audit_page and "marker-platform" in audit_page
@@ -197,4 +200,3 @@ def test_the_audit_page_filters_by_action_within_the_clinic(
     assert "op:bea" not in page  # her login is another action
     logins = client.get("/ops/audit?action=login").text
     assert "op:bea" in logins and "marker-clinic-b" not in logins
-
