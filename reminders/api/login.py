@@ -18,7 +18,7 @@ from reminders.api.login_limit import LoginLimiter
 from reminders.api.ops import templates
 from reminders.api.opsstate import OpsState, ops_state
 from reminders.db import session_scope
-from reminders.ops import accounts, audit
+from reminders.ops import accounts, audit, passwords
 
 router = APIRouter(prefix="/ops", tags=["operators"], include_in_schema=False)
 State = Annotated[AppState, Depends(app_state)]
@@ -38,7 +38,7 @@ def login(
     state: State,
     shared: Shared,
     username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
+    password: Annotated[str, Form(max_length=passwords.MAX_PASSWORD)],
 ) -> Response:
     """Check the password and set an HttpOnly, SameSite=Strict session cookie."""
     settings = state.settings

@@ -1,7 +1,7 @@
 """Operator accounts: create, disable, change password or role, sign in; every change audited.
 
 An admin sees and acts on every clinic; a staff account on its own clinic only. Passwords are
-hashed with argon2id (argon2-cffi); a change of password, role or a disable bumps the account's
+hashed with argon2id (passwords.py); a change of password, role or a disable bumps the account's
 session generation, which ends every session signed before it.
 """
 
@@ -10,22 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
 from reminders.models import Clinic, OperatorAccount
-from reminders.ops import audit
+from reminders.ops import audit, passwords
+from reminders.ops.passwords import MAX_PASSWORD
 
 ADMIN, STAFF = "admin", "staff"
 ROLES = (ADMIN, STAFF)
-MIN_PASSWORD = 12
-MAX_PASSWORD = 1024
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
-HASHER = PasswordHasher()
 
 
 class AccountError(ValueError):
@@ -73,11 +68,10 @@ def check_username(username: str) -> str:
 
 
 def check_password(password: str) -> None:
-    """Refuse a password that is too short (or absurdly long, which only costs hashing time)."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError("password", f"at least {MIN_PASSWORD} characters")
-    if len(password) > MAX_PASSWORD:
-        raise AccountError("password", f"at most {MAX_PASSWORD} characters")
+    """AccountError naming the rule when the password breaks one."""
+    problem = passwords.password_problem(password)
+    if problem:
+        raise AccountError("password", problem)
 
 
 def check_role(session: Session, role: str, clinic_id: str | None) -> str | None:
@@ -131,7 +125,7 @@ def create(
     clinic = check_role(session, role, clinic_id)
     account = OperatorAccount(
         username=name,
-        password_hash=HASHER.hash(password),
+        password_hash=passwords.hashed(password),
         role=role,
         clinic_id=clinic,
         created_at=now,
@@ -172,7 +166,7 @@ def change_password(
     account = existing(session, username)
     check_password(password)
     before = _shown(account)
-    account.password_hash = HASHER.hash(password)
+    account.password_hash = passwords.hashed(password)
     account.password_changed_at = now
     _changed(session, account, actor, "operator password", before, now)
     return account
@@ -195,26 +189,14 @@ def change_role(
 def sign_in(session: Session, username: str, password: str) -> SignIn:
     """Check a login; hashes as long for an unknown name, so timing does not reveal accounts."""
     account = find(session, username) if len(password) <= MAX_PASSWORD else None
-    stored = account.password_hash if account is not None and account.password_hash else None
-    if not _verify(stored or _dummy_hash(), password[:MAX_PASSWORD]) or stored is None:
+    stored = account.password_hash if account is not None else ""
+    if not passwords.matches(stored, password) or account is None:
         return SignIn(None, "unknown account" if account is None else "wrong password")
-    if account is None or account.disabled_at is not None:
+    if account.disabled_at is not None:
         return SignIn(None, "account disabled")
-    if HASHER.check_needs_rehash(stored):  # argon2 parameters raised since it was hashed
-        account.password_hash = HASHER.hash(password)
+    if passwords.outdated(stored):  # argon2 parameters raised since it was hashed
+        account.password_hash = passwords.hashed(password)
     return SignIn(account)
-
-
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return HASHER.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-@cache
-def _dummy_hash() -> str:
-    return HASHER.hash("not a password of anyone")
 
 
 def _role_text(role: str, clinic_id: str | None) -> str:
