@@ -251,6 +251,18 @@ def test_the_sso_header_from_the_proxy_signs_in_an_existing_account_with_its_rol
     assert unknown.status_code == 403
 
 
+def test_an_sso_only_account_has_no_password_to_guess(
+    engine: Engine, dashboard: Callable[..., TestClient]
+) -> None:
+    with session_scope(engine) as session:
+        accounts.create(session, "sam", None, "admin", None, "cli:ana", NOW)
+    client = dashboard(peer="10.0.0.2", **sso())
+    for password in ("", "x" * 12, "not the password of anyone"):
+        refused = client.post("/ops/login", data={"username": "sam", "password": password})
+        assert refused.status_code in (401, 422)
+    assert client.get("/ops", headers={"X-Forwarded-User": "sam"}).status_code == 200
+
+
 def test_the_sso_header_from_anyone_but_the_proxy_is_ignored(
     engine: Engine, dashboard: Callable[..., TestClient]
 ) -> None:

@@ -65,9 +65,16 @@ def change(apply: Callable[[Session, datetime], Any], done: str) -> None:
 
 
 @operators_app.command("add")
-def add(username: Username, role: Role = accounts.STAFF, clinic: ClinicOption = "") -> None:
+def add(
+    username: Username,
+    role: Role = accounts.STAFF,
+    clinic: ClinicOption = "",
+    sso_only: Annotated[
+        bool, typer.Option(help="No password: the account signs in only through the SSO proxy.")
+    ] = False,
+) -> None:
     """Add an account; its password from $REMINDERS_OPERATOR_PASSWORD or a prompt."""
-    password = read_password()
+    password = None if sso_only else read_password()
     change(
         lambda s, now: accounts.create(
             s, username, password, role, clinic or None, cli_actor(), now

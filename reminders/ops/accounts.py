@@ -111,25 +111,29 @@ def listed(session: Session) -> list[OperatorAccount]:
 def create(
     session: Session,
     username: str,
-    password: str,
+    password: str | None,
     role: str,
     clinic_id: str | None,
     actor: str,
     now: datetime,
 ) -> OperatorAccount:
-    """Add an account with a hashed password; AccountError when any rule fails (nothing added)."""
+    """Add an account; AccountError when any rule fails (nothing added).
+
+    With password None the account has none and signs in only through the SSO proxy.
+    """
     name = check_username(username)
     if find(session, name) is not None:
         raise AccountError("username", f"{name!r} is taken")
-    check_password(password)
+    if password is not None:
+        check_password(password)
     clinic = check_role(session, role, clinic_id)
     account = OperatorAccount(
         username=name,
-        password_hash=passwords.hashed(password),
+        password_hash=passwords.hashed(password) if password is not None else "",
         role=role,
         clinic_id=clinic,
         created_at=now,
-        password_changed_at=now,
+        password_changed_at=now if password is not None else None,
     )
     session.add(account)
     session.flush()
