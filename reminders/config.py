@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import time
 from pathlib import Path
 
@@ -71,6 +72,20 @@ class Settings(BaseSettings):
     default_window_start: time = time(8, 0)
     default_window_end: time = time(20, 0)
     operator_token: str = ""
+    # The bearer token is read-only (pages, /metrics) unless this lets it retry/cancel/resolve.
+    operator_token_can_act: bool = False
+    # Signs dashboard session cookies; unset, a key derived from REMINDERS_SECRET_KEY (or the
+    # random one under var/). Several API hosts need the same value.
+    session_secret: str = ""
+    session_max_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    session_idle_seconds: int = Field(default=30 * 60, ge=60, le=30 * 86400)
+    # Failed logins allowed per account and per client address in each window.
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    login_window_seconds: int = Field(default=15 * 60, ge=1, le=86400)
+    # Single sign-on: trust this header (e.g. X-Forwarded-User) naming an existing account,
+    # only on requests whose peer address is one of sso_proxies (comma-separated IPs/networks).
+    sso_user_header: str = ""
+    sso_proxies: str = ""
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_event_threads: int = Field(default=2, ge=1, le=64)
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -91,6 +106,29 @@ class Settings(BaseSettings):
                     "not a database URL (postgresql+psycopg://user@host/db or sqlite:///file)"
                 ) from None
         return value
+
+    @field_validator("sso_proxies")
+    @classmethod
+    def _sso_proxies(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{part.strip()!r} is not an IP address or network (10.0.0.5, 10.0.0.0/24)"
+                    ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _sso_needs_proxies(self) -> Settings:
+        # A trusted identity header from anyone would let every client name any account.
+        if self.sso_user_header and not self.sso_proxies.strip():
+            raise ValueError(
+                "REMINDERS_SSO_USER_HEADER is set: also set REMINDERS_SSO_PROXIES to the "
+                "addresses of the proxy allowed to send it"
+            )
+        return self
 
     @field_validator("templates_dir")
     @classmethod

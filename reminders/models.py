@@ -259,6 +259,24 @@ class ClinicEvent(SQLModel, table=True):
     delivered_at: datetime | None = _when()
 
 
+class OperatorAccount(SQLModel, table=True):
+    """A named dashboard account: an admin (every clinic) or one clinic's staff."""
+
+    __tablename__ = "operator"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    # argon2id; "" for an account that only signs in through the single sign-on proxy.
+    password_hash: str = Field(default="", max_length=200)
+    role: str = Field(max_length=8)
+    clinic_id: str | None = Field(default=None, foreign_key="clinic.id", max_length=64)
+    # Bumped by disable, password and role changes: every session signed before them ends.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = _created()
+    disabled_at: datetime | None = _when()
+    password_changed_at: datetime | None = _when()
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""A real browser: headless Chromium logs in, reads the overview and retries a dead message."""
+"""A real browser: headless Chromium logs in with an account, reads the overview, retries."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.outbox import lifecycle as lc
 from tests.harness import BIN, ROOT, ServiceProcess, service_env
+from tests.opsclient import PASSWORD, add_operator
 from tests.opsdata import Outbox
 from tests.processes import free_port, wait_ready
 
@@ -121,11 +122,12 @@ def test_an_operator_logs_in_reads_the_overview_and_retries_a_dead_message(
     queue = redis.Redis.from_url(redis_url)
     queue.rpush(f"{key_prefix}reminders", "t1", "t2")
     SCREENSHOTS.mkdir(exist_ok=True)
+    add_operator(engine, "maria", "admin")
 
     browser.get(f"{api_url}/ops")
     assert "Operator login" in browser.page_source
-    browser.find_element(By.NAME, "name").send_keys("maria")
-    browser.find_element(By.NAME, "token").send_keys(TOKEN)
+    browser.find_element(By.NAME, "username").send_keys("maria")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
 
     assert "signed in as maria" in browser.find_element(By.TAG_NAME, "header").text
@@ -139,7 +141,7 @@ def test_an_operator_logs_in_reads_the_overview_and_retries_a_dead_message(
     browser.get(f"{api_url}/ops/problems")
     submit_and_wait(browser, browser.find_element(By.ID, f"retry-{dead}"))
     assert "retry done" in browser.find_element(By.CLASS_NAME, "notice").text
-    assert "maria" in browser.find_element(By.ID, "audit").text
+    assert "op:maria" in browser.find_element(By.ID, "audit").text
     browser.save_screenshot(str(SCREENSHOTS / "problems.png"))
     assert box.row(dead).status == lc.PENDING
 

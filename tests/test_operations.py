@@ -101,3 +101,21 @@ def test_an_action_on_a_missing_message_is_refused_and_writes_nothing(engine: En
         result = operations.cancel(session, 999, "ops", NOW)
     assert not result.ok and result.detail == "no such message"
     assert audit(engine) == []
+
+
+def test_an_action_on_another_clinics_message_reads_as_missing_and_writes_nothing(
+    outbox: Outbox,
+) -> None:
+    dead = outbox.add(lc.DEAD)
+    other = frozenset({"clinic-b"})
+    with session_scope(outbox.engine) as session:
+        results = [
+            operations.retry(session, dead, "op:bea", NOW, clinic_ids=other),
+            operations.cancel(session, dead, "op:bea", NOW, clinic_ids=other),
+            operations.resolve(session, dead, "op:bea", NOW, clinic_ids=other),
+        ]
+    assert [(r.ok, r.found, r.detail) for r in results] == [(False, False, "no such message")] * 3
+    assert outbox.row(dead).status == lc.DEAD and audit(outbox.engine) == []
+    with session_scope(outbox.engine) as session:
+        own = operations.retry(session, dead, "op:ana", NOW, clinic_ids=frozenset({"clinic-a"}))
+    assert own.ok and outbox.row(dead).status == lc.PENDING

@@ -17,11 +17,12 @@ from reminders.api import (
     events_page,
     exposition,
     health,
+    login,
     ops,
     twilio_hooks,
     unsubscribe,
 )
-from reminders.api.auth import OperatorRefusedError, refusal
+from reminders.api.auth import OperatorRefusedError, SessionRefresher, refusal
 from reminders.api.deps import AppState
 from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
@@ -64,12 +65,14 @@ def create_app(
         app.include_router(router)
     app.add_exception_handler(OperatorRefusedError, refusal)
     app.add_middleware(exposition.WebhookCounter)
+    app.add_middleware(SessionRefresher)
     return app
 
 
 # Every route of the API, in matching order.
 ROUTERS = (
     health.router,
+    login.router,
     ops.router,
     events_page.router,
     actions.router,

@@ -19,12 +19,11 @@ def events_page(
 ) -> HTMLResponse:
     """Dead events first, then the newest, each with its attempts and last error (no bodies)."""
     chosen = status if status in STATUSES else ""
-    # Every clinic: this operator is an admin until accounts with roles say otherwise.
-    scope: frozenset[str] | None = None
+    scope = who.clinic_ids
     with Session(state.engine) as session:
         dead = list_events(session, scope, status="dead", clinic=clinic)
         recent = list_events(session, scope, status=chosen, clinic=clinic)
-        clinics = listing.clinic_ids(session)
+        clinics = listing.clinic_ids(session, scope)
     return render(
         request, "events.html", who, dead=dead, recent=recent, clinics=clinics,
         statuses=STATUSES, status=chosen, clinic=clinic,

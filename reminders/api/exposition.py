@@ -1,4 +1,4 @@
-"""GET /metrics: the Prometheus text format, behind the operator bearer token."""
+"""GET /metrics: the Prometheus text format, for the operator bearer token or an admin."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reminders.api.auth import Operator, operator
+from reminders.api.auth import Operator, platform_operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.opsstate import OpsState, ops_state
 from reminders.ops.metrics import RemindersCollector, counted_events
@@ -20,7 +20,7 @@ router = APIRouter(
     tags=["operators"],
     responses={
         401: {"description": "no or wrong operator token"},
-        403: {"description": "operator access is disabled: REMINDERS_OPERATOR_TOKEN is unset"},
+        403: {"description": "REMINDERS_OPERATOR_TOKEN is unset, or a clinic staff account asked"},
     },
 )
 
@@ -48,7 +48,7 @@ def utc_now() -> datetime:
     },
 )
 def metrics(
-    _who: Annotated[Operator, Depends(operator)],
+    _who: Annotated[Operator, Depends(platform_operator)],
     state: Annotated[AppState, Depends(app_state)],
     shared: Annotated[OpsState, Depends(ops_state)],
 ) -> Response:

@@ -1,4 +1,8 @@
-"""The operator dashboard's pages: overview, messages, a patient's timeline, problems."""
+"""The operator dashboard's pages: overview, messages, a patient's timeline, problems, audit.
+
+Every page shows only the clinics of the signed-in operator (staff: their own clinic); another
+clinic's patient answers 404, the same as a patient that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from reminders.api.opsstate import OpsState, ops_state
 from reminders.inbound.alert_outbox import unsent_alerts
 from reminders.intake.warnings import contact_warnings, spacing_warning
 from reminders.models import Patient
-from reminders.ops import listing, overview, timeline
+from reminders.ops import audit_listing, listing, overview, timeline
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["duration"] = lambda seconds: human_duration(float(seconds))
@@ -28,10 +32,17 @@ State = Annotated[AppState, Depends(app_state)]
 Shared = Annotated[OpsState, Depends(ops_state)]
 
 
-def render(request: Request, name: str, who: Operator, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, who: Operator, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """Render a dashboard template with the operator and the page's notice."""
     context.update(who=who, notice=request.query_params.get("notice", ""))
-    return templates.TemplateResponse(request, name, context)
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def missing(request: Request, who: Operator, what: str) -> HTMLResponse:
+    """404: no such thing, or not one of this operator's clinics (the two look the same)."""
+    return render(request, "missing.html", who, status_code=404, what=what)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -39,7 +50,12 @@ def overview_page(request: Request, who: Who, state: State, shared: Shared) -> H
     """Queues, workers, backlog, lag, the last 24 hours and the top failure reasons."""
     with Session(state.engine) as session:
         numbers = overview.build_overview(
-            session, shared.redis, state.settings.redis_key_prefix, _now(), shared.ping
+            session,
+            shared.redis,
+            state.settings.redis_key_prefix,
+            _now(),
+            shared.ping,
+            who.clinic_ids,
         )
     return render(request, "overview.html", who, o=numbers)
 
@@ -69,8 +85,8 @@ def messages_page(
         page=page_no,
     )
     with Session(state.engine) as session:
-        found = listing.find_messages(session, wanted)
-        clinics = listing.clinic_ids(session)
+        found = listing.find_messages(session, wanted, who.clinic_ids)
+        clinics = listing.clinic_ids(session, who.clinic_ids)
     return render(
         request,
         "messages.html",
@@ -89,10 +105,10 @@ def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> 
     """One patient's prompts as a picture on a time axis, and as a table with reasons."""
     with Session(state.engine) as session:
         patient = session.get(Patient, patient_id)
-        rows = listing.patient_messages(session, patient_id) if patient else []
-        treatments = listing.patient_treatments(session, patient_id) if patient else []
-    if patient is None:
-        return render(request, "missing.html", who, what=f"patient {patient_id}")
+        if patient is None or not who.sees(patient.clinic_id):
+            return missing(request, who, f"patient {patient_id}")
+        rows = listing.patient_messages(session, patient_id)
+        treatments = listing.patient_treatments(session, patient_id)
     picture = timeline.lay_out(rows, _now())
     spacing = {
         t.id: spacing_warning(t.external_id, t.ended_at, t.next_session_at) for t in treatments
@@ -114,10 +130,36 @@ def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> 
 def problems_page(request: Request, who: Who, state: State) -> HTMLResponse:
     """Failed, dead and unknown rows with their actions, unsent clinic alerts, the audit trail."""
     with Session(state.engine) as session:
-        rows = listing.problems(session)
-        audit = listing.recent_audit(session)
-    alerts = unsent_alerts(state.engine)
+        rows = listing.problems(session, who.clinic_ids)
+        audit = audit_listing.find_entries(session, audit_listing.AuditFilter(), who.clinic_ids)
+    alerts = unsent_alerts(state.engine, who.clinic_ids)
     return render(request, "problems.html", who, rows=rows, audit=audit, alerts=alerts)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    who: Who,
+    state: State,
+    clinic: Annotated[str, Query(max_length=64)] = "",
+    actor: Annotated[str, Query(max_length=128)] = "",
+    action: Annotated[str, Query(max_length=32)] = "",
+) -> HTMLResponse:
+    """The audit trail of the operator's clinics, newest first, filtered by clinic/actor/action."""
+    wanted = audit_listing.AuditFilter(clinic.strip(), actor.strip(), action.strip(), limit=200)
+    with Session(state.engine) as session:
+        entries = audit_listing.find_entries(session, wanted, who.clinic_ids)
+        clinics = listing.clinic_ids(session, who.clinic_ids)
+        actions = audit_listing.action_names(session, who.clinic_ids)
+    return render(
+        request,
+        "audit.html",
+        who,
+        f=wanted,
+        audit=entries,
+        clinics=clinics,
+        actions=actions,
+    )
 
 
 def human_duration(seconds: float) -> str:

@@ -51,6 +51,14 @@ class Commands(LazyGroup):
             "reminders.cli.events:events_app",
             "Signed events to clinics' own systems: list, retry dead ones.",
         ),
+        "operators": Lazy(
+            "reminders.cli.operators:operators_app",
+            "Dashboard operator accounts: add, list, disable, enable, passwd, role.",
+        ),
+        "audit": Lazy(
+            "reminders.cli.audit:audit",
+            "The audit trail, newest first: who changed what, when, before and after.",
+        ),
         "webhook": Lazy(
             "reminders.cli.clinics:webhook_app", "Try the clinic webhook from the shell."
         ),

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from reminders.models import EVENTS
 from reminders.ops import audit
+from reminders.ops.scope import ClinicIds, within
 
 E = EVENTS.c
 STATUSES = ("pending", "delivered", "dead")
@@ -33,7 +34,7 @@ class EventRow:
 
 def list_events(
     session: Session,
-    clinic_ids: frozenset[str] | None,
+    clinic_ids: ClinicIds,
     status: str = "",
     clinic: str = "",
     limit: int = 100,
@@ -43,8 +44,7 @@ def list_events(
         E.id, E.clinic_id, E.event_type, E.webhook_id, E.status, E.attempts,
         E.next_attempt_at, E.last_error, E.created_at, E.delivered_at,
     ).order_by(E.created_at.desc(), E.id.desc()).limit(limit)  # fmt: skip
-    if clinic_ids is not None:
-        query = query.where(E.clinic_id.in_(sorted(clinic_ids)))
+    query = query.where(within(E.clinic_id, clinic_ids))
     if status:
         query = query.where(E.status == status)
     if clinic:
@@ -57,15 +57,14 @@ def retry_event(
     event_id: int,
     actor: str,
     now: datetime,
-    clinic_ids: frozenset[str] | None = None,
+    clinic_ids: ClinicIds = None,
 ) -> bool:
     """Make a dead event due now with fresh attempts (after the clinic fixed its endpoint)."""
-    scope = E.clinic_id.in_(sorted(clinic_ids)) if clinic_ids is not None else sa.true()
     clinic = (
         session.connection()
         .execute(
             sa.update(EVENTS)
-            .where(E.id == event_id, E.status == "dead", scope)
+            .where(E.id == event_id, E.status == "dead", within(E.clinic_id, clinic_ids))
             .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
             .returning(E.clinic_id)
         )

@@ -28,6 +28,7 @@ from reminders.inbound.alerts import alert_email
 from reminders.inbound.replies import WARNING, warning_signs
 from reminders.models import PATIENTS, REPLIES, Clinic, InboundReply, Patient
 from reminders.ops import audit
+from reminders.ops.scope import ClinicIds, within
 from reminders.outbox.lifecycle import PERMANENT, backoff
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,8 @@ class UnsentAlert:
     error: str | None
 
 
-def unsent_alerts(engine: Engine) -> list[UnsentAlert]:
-    """Every warning-sign alert not yet emailed, oldest first (for operators)."""
+def unsent_alerts(engine: Engine, clinic_ids: ClinicIds = None) -> list[UnsentAlert]:
+    """Every warning-sign alert of those clinics not yet emailed, oldest first (for operators)."""
     stmt = (
         select(
             REPLIES.c.id,
@@ -195,7 +196,7 @@ def unsent_alerts(engine: Engine) -> list[UnsentAlert]:
             REPLIES.c.alert_error,
         )
         .join(PATIENTS, PATIENTS.c.id == REPLIES.c.patient_id)
-        .where(UNSENT)
+        .where(UNSENT, within(REPLIES.c.clinic_id, clinic_ids))
         .order_by(REPLIES.c.received_at)
     )
     with engine.connect() as connection:

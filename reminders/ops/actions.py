@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from reminders.models import MESSAGES, movable
 from reminders.ops import audit
+from reminders.ops.scope import ClinicIds, within
 from reminders.outbox import lifecycle as lc
 
 M = MESSAGES.c
@@ -26,10 +27,17 @@ class ActionResult:
     action: str
     ok: bool
     detail: str
+    # False when no such message exists within the operator's clinics (the dashboard says 404).
+    found: bool = True
 
 
 def retry(
-    session: Session, message_id: int, actor: str, now: datetime, resend_unknown: bool = False
+    session: Session,
+    message_id: int,
+    actor: str,
+    now: datetime,
+    resend_unknown: bool = False,
+    clinic_ids: ClinicIds = None,
 ) -> ActionResult:
     """Queue a failed or dead row again now; an `unknown` row only with resend_unknown=True."""
     move = lc.Move.RESEND if resend_unknown else lc.Move.RETRY
@@ -44,10 +52,12 @@ def retry(
         reason=f"retried by {actor}",
         updated_at=now,
     )
-    return _move(session, message_id, actor, now, action, move, values)
+    return _move(session, message_id, actor, now, action, move, values, clinic_ids)
 
 
-def cancel(session: Session, message_id: int, actor: str, now: datetime) -> ActionResult:
+def cancel(
+    session: Session, message_id: int, actor: str, now: datetime, clinic_ids: ClinicIds = None
+) -> ActionResult:
     """Cancel a row that has not been handed to a provider (or whose fate is unknown)."""
     values: dict[str, object] = dict(
         lease_owner=None,
@@ -55,14 +65,16 @@ def cancel(session: Session, message_id: int, actor: str, now: datetime) -> Acti
         reason=f"cancelled by {actor}",
         updated_at=now,
     )
-    return _move(session, message_id, actor, now, CANCEL, lc.Move.CANCEL, values)
+    return _move(session, message_id, actor, now, CANCEL, lc.Move.CANCEL, values, clinic_ids)
 
 
-def resolve(session: Session, message_id: int, actor: str, now: datetime) -> ActionResult:
+def resolve(
+    session: Session, message_id: int, actor: str, now: datetime, clinic_ids: ClinicIds = None
+) -> ActionResult:
     """Acknowledge a problem row: its status stays, and it leaves the problems list."""
-    status = _status(session, message_id)
+    status = _status(session, message_id, clinic_ids)
     if status is None:
-        return ActionResult(message_id, RESOLVE, False, "no such message")
+        return _missing(message_id, RESOLVE)
     if status not in RESOLVABLE:
         return _refused(message_id, RESOLVE, status, RESOLVABLE)
     detail = f"marked resolved while {status}"
@@ -78,10 +90,11 @@ def _move(
     action: str,
     move: lc.Move,
     values: dict[str, object],
+    clinic_ids: ClinicIds,
 ) -> ActionResult:
-    status = _status(session, message_id)
+    status = _status(session, message_id, clinic_ids)
     if status is None:
-        return ActionResult(message_id, action, False, "no such message")
+        return _missing(message_id, action)
     if not lc.allowed(status, move):
         return _refused(message_id, action, status, lc.sources(move))
     # Compare-and-set on the status we read, so a worker that moved the row meanwhile wins.
@@ -98,8 +111,14 @@ def _move(
     return ActionResult(message_id, action, True, detail)
 
 
-def _status(session: Session, message_id: int) -> str | None:
-    return session.execute(select(M.status).where(M.id == message_id)).scalar_one_or_none()
+def _status(session: Session, message_id: int, clinic_ids: ClinicIds) -> str | None:
+    # Another clinic's message reads as no message at all: its existence is not theirs to know.
+    stmt = select(M.status).where(M.id == message_id, within(M.clinic_id, clinic_ids))
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def _missing(message_id: int, action: str) -> ActionResult:
+    return ActionResult(message_id, action, False, "no such message", found=False)
 
 
 def _refused(message_id: int, action: str, status: str, allowed: tuple[str, ...]) -> ActionResult:

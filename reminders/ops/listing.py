@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 from reminders.masking import mask_address
 from reminders.models import MESSAGES, AuditEntry, Clinic, Patient, Treatment
 from reminders.ops.actions import RESOLVABLE, RESOLVE
+from reminders.ops.scope import ClinicIds, within
 from reminders.outbox import lifecycle as lc
 from reminders.redaction import redact
 
@@ -116,9 +117,9 @@ def _conditions(wanted: MessageFilter) -> list[Any]:
     return found
 
 
-def find_messages(session: Session, wanted: MessageFilter) -> Page:
-    """Rows matching the filter, newest due first, one page at a time."""
-    where = and_(*_conditions(wanted))
+def find_messages(session: Session, wanted: MessageFilter, clinic_ids: ClinicIds = None) -> Page:
+    """Rows matching the filter within those clinics, newest due first, one page at a time."""
+    where = and_(within(M.clinic_id, clinic_ids), *_conditions(wanted))
     total = session.execute(_joined(select(func.count())).where(where)).scalar_one()
     pages = max(1, -(-int(total) // PAGE_SIZE))
     page = min(max(1, wanted.page), pages)
@@ -139,21 +140,19 @@ def _resolved_since_last_change() -> Any:
     )
 
 
-def problems(session: Session, limit: int = 200) -> list[MessageRow]:
+def problems(session: Session, clinic_ids: ClinicIds = None, limit: int = 200) -> list[MessageRow]:
     """Failed, dead and unknown rows that no operator has marked resolved since they changed."""
     stmt = (
         _joined(_rows_query())
-        .where(M.status.in_(RESOLVABLE), ~_resolved_since_last_change())
+        .where(
+            M.status.in_(RESOLVABLE),
+            within(M.clinic_id, clinic_ids),
+            ~_resolved_since_last_change(),
+        )
         .order_by(M.updated_at.desc(), M.id.desc())
         .limit(limit)
     )
     return [_row(r) for r in session.execute(stmt).all()]
-
-
-def recent_audit(session: Session, limit: int = 50) -> list[AuditEntry]:
-    """The latest operator actions, newest first."""
-    stmt = select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-    return list(session.execute(stmt.limit(limit)).scalars().all())
 
 
 def patient_messages(session: Session, patient_id: int) -> list[MessageRow]:
@@ -168,9 +167,10 @@ def patient_treatments(session: Session, patient_id: int) -> list[Treatment]:
     return list(session.execute(found.order_by(col(Treatment.ended_at))).scalars().all())
 
 
-def clinic_ids(session: Session) -> list[str]:
-    """Clinic ids for the filter menu."""
-    return list(session.execute(select(col(Clinic.id)).order_by(col(Clinic.id))).scalars().all())
+def clinic_ids(session: Session, within_ids: ClinicIds = None) -> list[str]:
+    """Clinic ids for the filter menu: only those the operator may see."""
+    stmt = select(col(Clinic.id)).where(within(col(Clinic.id), within_ids))
+    return list(session.execute(stmt.order_by(col(Clinic.id))).scalars().all())
 
 
 def status_choices() -> tuple[str, ...]:

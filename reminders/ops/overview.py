@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from reminders.inbound.alert_outbox import UNSENT
 from reminders.models import MESSAGES, REPLIES
+from reminders.ops.scope import ClinicIds, within
 from reminders.outbox import lifecycle as lc
 from reminders.redaction import redact
 
@@ -63,16 +64,18 @@ def queue_depths(
     return depths
 
 
-def due_backlog(session: Session, now: datetime) -> int:
+def due_backlog(session: Session, now: datetime, clinic_ids: ClinicIds = None) -> int:
     """Pending rows whose time has come but nobody has claimed yet."""
-    stmt = select(func.count()).where(M.status == lc.PENDING, M.next_attempt_at <= now)
+    stmt = select(func.count()).where(
+        M.status == lc.PENDING, M.next_attempt_at <= now, within(M.clinic_id, clinic_ids)
+    )
     return int(session.execute(stmt).scalar_one())
 
 
-def lag_seconds(session: Session, now: datetime) -> float:
+def lag_seconds(session: Session, now: datetime, clinic_ids: ClinicIds = None) -> float:
     """How long the oldest overdue pending row has waited; 0 when nothing is overdue."""
     stmt = select(func.min(M.next_attempt_at)).where(
-        M.status == lc.PENDING, M.next_attempt_at <= now
+        M.status == lc.PENDING, M.next_attempt_at <= now, within(M.clinic_id, clinic_ids)
     )
     oldest = session.execute(stmt).scalar_one_or_none()
     if oldest is None:
@@ -80,7 +83,7 @@ def lag_seconds(session: Session, now: datetime) -> float:
     return max(0.0, (now - oldest).total_seconds())
 
 
-def last_day(session: Session, now: datetime) -> list[ChannelDay]:
+def last_day(session: Session, now: datetime, clinic_ids: ClinicIds = None) -> list[ChannelDay]:
     """Per channel: sent, delivered and failed over the 24 hours before now."""
     since = now - timedelta(hours=24)
     counts: dict[str, dict[str, int]] = {}
@@ -92,17 +95,21 @@ def last_day(session: Session, now: datetime) -> list[ChannelDay]:
         ),
     }
     for name, stmt in queries.items():
-        for channel, count in session.execute(stmt.group_by(M.channel)).all():
+        stmt = stmt.where(within(M.clinic_id, clinic_ids)).group_by(M.channel)
+        for channel, count in session.execute(stmt).all():
             counts.setdefault(channel, {})[name] = int(count)
     return [ChannelDay(channel, **values) for channel, values in sorted(counts.items())]
 
 
-def top_failures(session: Session, now: datetime, limit: int = 5) -> list[tuple[str, int]]:
+def top_failures(
+    session: Session, now: datetime, clinic_ids: ClinicIds = None, limit: int = 5
+) -> list[tuple[str, int]]:
     """The commonest error texts among problem rows of the last 24 hours, most frequent first."""
     text = func.coalesce(M.last_error, M.reason, "(no reason recorded)")
     stmt = (
         select(text, func.count())
         .where(M.status.in_(PROBLEMS), M.updated_at >= now - timedelta(hours=24))
+        .where(within(M.clinic_id, clinic_ids))
         .group_by(text)
         .order_by(func.count().desc(), text)
         .limit(limit)
@@ -111,9 +118,13 @@ def top_failures(session: Session, now: datetime, limit: int = 5) -> list[tuple[
     return [(redact(str(reason)) or "", int(count)) for reason, count in rows]
 
 
-def problem_counts(session: Session) -> dict[str, int]:
+def problem_counts(session: Session, clinic_ids: ClinicIds = None) -> dict[str, int]:
     """How many rows sit in each problem status (failed, dead, unknown), however old."""
-    stmt = select(M.status, func.count()).where(M.status.in_(PROBLEMS)).group_by(M.status)
+    stmt = (
+        select(M.status, func.count())
+        .where(M.status.in_(PROBLEMS), within(M.clinic_id, clinic_ids))
+        .group_by(M.status)
+    )
     found = {status: int(count) for status, count in session.execute(stmt).all()}
     return {status: found.get(status, 0) for status in PROBLEMS}
 
@@ -122,9 +133,11 @@ def problem_counts(session: Session) -> dict[str, int]:
 ALERT_GRACE = timedelta(minutes=5)
 
 
-def unsent_alerts(session: Session, now: datetime) -> int:
+def unsent_alerts(session: Session, now: datetime, clinic_ids: ClinicIds = None) -> int:
     """Warning-sign replies whose clinic alert is still unsent (retrying or given up)."""
-    stmt = select(func.count()).where(UNSENT, REPLIES.c.received_at < now - ALERT_GRACE)
+    stmt = select(func.count()).where(
+        UNSENT, REPLIES.c.received_at < now - ALERT_GRACE, within(REPLIES.c.clinic_id, clinic_ids)
+    )
     return int(session.execute(stmt).scalar_one())
 
 
@@ -135,16 +148,25 @@ def status_counts(session: Session) -> dict[tuple[str, str], int]:
 
 
 def build_overview(
-    session: Session, client: redis.Redis, prefix: str, now: datetime, ping: Ping | None = None
+    session: Session,
+    client: redis.Redis,
+    prefix: str,
+    now: datetime,
+    ping: Ping | None = None,
+    clinic_ids: ClinicIds = None,
 ) -> Overview:
-    """Everything on the overview page; `ping` lists live workers (skipped when None)."""
+    """Everything on the overview page; `ping` lists live workers (skipped when None).
+
+    The numbers about messages and alerts count those clinics only; queues and workers are
+    shared by every clinic and show how the service itself is doing.
+    """
     return Overview(
         queue_depths=queue_depths(client, prefix),
         workers=ping() if ping is not None else None,
-        due_backlog=due_backlog(session, now),
-        lag_seconds=lag_seconds(session, now),
-        last_day=last_day(session, now),
-        top_failures=top_failures(session, now),
-        problems=problem_counts(session),
-        unsent_alerts=unsent_alerts(session, now),
+        due_backlog=due_backlog(session, now, clinic_ids),
+        lag_seconds=lag_seconds(session, now, clinic_ids),
+        last_day=last_day(session, now, clinic_ids),
+        top_failures=top_failures(session, now, clinic_ids),
+        problems=problem_counts(session, clinic_ids),
+        unsent_alerts=unsent_alerts(session, now, clinic_ids),
     )

@@ -1,7 +1,7 @@
 """clinics may register an endpoint for signed events; the clinicevent outbox holds them
 
 Revision ID: 0011_outbound_events
-Revises: 0006_audit_scope
+Revises: 0010_operators
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import reminders.models
 
 revision: str = "0011_outbound_events"
-down_revision: str | None = "0006_audit_scope"
+down_revision: str | None = "0010_operators"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
