@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from kombu.exceptions import OperationalError
+from sqlmodel import Session
 
 from reminders.inbound.alert_outbox import AlertPolicy, deliver_due_alerts
 from reminders.outbox.dispatch import EnqueueError
 from reminders.outbox.dispatch import dispatch_due as dispatch
 from reminders.outbox.recovery import reconcile_unknown as reconcile
 from reminders.outbox.recovery import sweep_expired_leases
+from reminders.planning.clinicreplan import PAUSED, JobRunner
+from reminders.planning.replanjobs import runnable_job_ids
 from workers.application import app
 from workers.runtime import runtime, utc_now
 
@@ -78,6 +81,36 @@ def send_alerts() -> dict[str, int]:
     channel = rt.deliverer.channels.get("email")
     policy = AlertPolicy.from_settings(rt.settings)
     return deliver_due_alerts(rt.engine, channel, utc_now, policy, renderer=rt.renderer)
+
+
+# Below the tasks' soft time limit: a long re-plan gives its lease back and goes on in a new task.
+REPLAN_BUDGET_SECONDS = 45.0
+
+
+def replan_runner() -> JobRunner:
+    """Runs clinic re-plan jobs in this worker's name."""
+    rt = runtime()
+    lease = timedelta(seconds=rt.settings.lease_seconds)
+    return JobRunner(rt.engine, utc_now, rt.owner, rt.settings.replan_batch_size, lease)
+
+
+@app.task(name="reminders.replan_clinic")
+def replan_clinic(job_id: int) -> str:
+    """Re-plan a clinic's open rows in batches; a long job continues in a new task."""
+    outcome = replan_runner().run(job_id, REPLAN_BUDGET_SECONDS)
+    if outcome == PAUSED:
+        replan_clinic.delay(job_id)
+    return outcome
+
+
+@app.task(name="reminders.replan_jobs")
+def replan_jobs() -> int:
+    """Beat's safety net: a task for each queued job (its message may be lost) or crashed one."""
+    with Session(runtime().engine) as session:
+        ids = runnable_job_ids(session, utc_now())
+    for job_id in ids:
+        replan_clinic.delay(job_id)
+    return len(ids)
 
 
 @app.task(name="reminders.noop")
