@@ -280,3 +280,22 @@ def test_a_clinic_window_change_reaches_rows_through_a_real_worker_and_beat(
     pending = [r for r in rows(engine, "clinic-a").values() if r["status"] == "pending"]
     assert pending and all(r["due_at"].hour == 3 for r in pending)
     assert rows(engine, "clinic-b") == before_b
+
+
+def test_a_job_left_running_by_a_dead_worker_is_found_before_the_next_one_starts(
+    engine: Engine,
+) -> None:
+    make_clinic(engine, "clinic-a")
+    make_clinic(engine, "clinic-b")
+    dead = change(engine, "clinic-a", window="09:00-18:00")
+    assert dead is not None and dead.id is not None
+    with session_scope(engine) as session:
+        assert jobs.take_lease(session, dead.id, "worker-1", NOW, LEASE) is not None
+    after = change(engine, "clinic-a", window="10:00-18:00")
+    elsewhere = change(engine, "clinic-b", window="10:00-18:00")
+    assert after is not None and after.id is not None and elsewhere is not None
+    assert jobs.lapsed_jobs(engine, after.id, NOW) == []  # its lease is live
+    expired = NOW + LEASE
+    assert jobs.lapsed_jobs(engine, after.id, expired) == [dead.id]
+    assert jobs.lapsed_jobs(engine, elsewhere.id or 0, expired) == []
+    assert runnable(engine, expired) == [dead.id, elsewhere.id]

@@ -38,6 +38,7 @@ def test_beat_runs_the_dispatcher_at_the_configured_interval_and_drops_stale_tic
         "reminders.sweep_leases",
         "reminders.send_alerts",
         "reminders.reconcile_unknown",
+        "reminders.replan_jobs",
     }
 
 

@@ -106,6 +106,10 @@ def run_here(engine: Engine, settings: Settings, job_id: int) -> clinicreplan.Pr
             engine, utc_now, owner, settings.replan_batch_size,
             timedelta(seconds=settings.lease_seconds), on_batch=lambda p: show(bar, task, p),
         )  # fmt: skip
+        # A job of the clinic left running by a worker that died comes first: the new one
+        # may start only after it.
+        for earlier in jobs.lapsed_jobs(engine, job_id, utc_now()):
+            runner.run(earlier)
         outcome = runner.run(job_id)
     if outcome in (clinicreplan.BUSY, clinicreplan.LOST):
         console.print("a worker is running this clinic's re-plan; watching it instead")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from reminders.models import MESSAGES, REPLAN_JOBS, ReplanJob
@@ -69,6 +70,18 @@ def runnable_job_ids(session: Session, now: datetime) -> list[int]:
     """Jobs a worker may take now: queued, or running with a lapsed lease (a crash)."""
     found = select(REPLAN_JOBS.c.id).where(runnable(now)).order_by(REPLAN_JOBS.c.id)
     return list(session.execute(found).scalars())
+
+
+def lapsed_jobs(engine: Engine, job_id: int, now: datetime) -> list[int]:
+    """Other jobs of this job's clinic left running without a live lease (a dead worker)."""
+    jobs, mine = REPLAN_JOBS, REPLAN_JOBS.alias("mine")
+    found = (
+        sa.select(jobs.c.id)
+        .join(mine, mine.c.clinic_id == jobs.c.clinic_id)
+        .where(mine.c.id == job_id, jobs.c.id != job_id, jobs.c.status == RUNNING, runnable(now))
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(found).scalars())
 
 
 def runnable(now: datetime) -> sa.ColumnElement[bool]:
