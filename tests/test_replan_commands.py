@@ -48,7 +48,7 @@ def test_set_queues_a_replan_that_replan_here_runs_for_that_clinic_only(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     for clinic_id in ("glow", "other"):
-        caps = ("--sms-per-day", "2", "--sms-per-week", "4")
+        caps = ("--region", "ES", "--sms-per-day", "2", "--sms-per-week", "4")
         created = reminders(env, "clinics", "create", clinic_id, "--name", clinic_id, *caps)
         assert created.returncode == 0, created.stderr
         csv_file = tmp_path / f"{clinic_id}.csv"
@@ -57,6 +57,7 @@ def test_set_queues_a_replan_that_replan_here_runs_for_that_clinic_only(
         assert imported.returncode == 0, imported.stdout + imported.stderr
     other_before = outbox(env, "other")
 
+    assert "2/day 4/week" in reminders(env, "clinics", "list").stdout
     too_many = reminders(env, "clinics", "set", "glow", "--sms-per-day", "30")
     assert too_many.returncode == 1 and "sms_per_day" in too_many.stderr
     renamed = reminders(env, "clinics", "set", "glow", "--name", "Glow Clinic")
@@ -76,6 +77,8 @@ def test_set_queues_a_replan_that_replan_here_runs_for_that_clinic_only(
     madrid = ZoneInfo("Europe/Madrid")
     assert pending and all(13 <= r["due_at"].astimezone(madrid).hour < 17 for r in pending)
     assert outbox(env, "other") == other_before
+    watched = reminders(env, "clinics", "replan-status", "glow", "--watch")
+    assert "re-plan job 1 done: 1 patients re-planned" in watched.stdout
 
     queued = reminders(env, "clinics", "replan", "glow", "--no-wait")
     assert queued.returncode == 0 and queued.stdout.strip() == "2"

@@ -106,10 +106,13 @@ def replan_clinic(job_id: int) -> str:
 @app.task(name="reminders.replan_jobs")
 def replan_jobs() -> int:
     """Beat's safety net: a task for each queued job (its message may be lost) or crashed one."""
-    with Session(runtime().engine) as session:
+    rt = runtime()
+    with Session(rt.engine) as session:
         ids = runnable_job_ids(session, utc_now())
+    # Dropped if no worker takes it by the next tick, which sends another: none pile up.
+    expires = rt.settings.sweep_interval_seconds * 2
     for job_id in ids:
-        replan_clinic.delay(job_id)
+        replan_clinic.apply_async((job_id,), expires=expires)
     return len(ids)
 
 

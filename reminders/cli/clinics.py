@@ -118,14 +118,17 @@ def list_command() -> None:
     with session_scope(engine_now()) as session:
         clinics = list_clinics(session)
     table = Table(title="clinics")
-    for column in ("id", "name", "phone", "alert email", "region", "window", "locale", "overrides"):
+    columns = ("id", "name", "phone", "alert email", "region", "window", "SMS caps", "locale",
+               "overrides")  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for clinic in clinics:
         window = f"{clinic.window_start:%H:%M}-{clinic.window_end:%H:%M}"
+        caps = f"{clinic.sms_per_day}/day {clinic.sms_per_week}/week"
         overrides = ", ".join(sorted(clinic.protocol_overrides or {})) or "-"
         table.add_row(
             clinic.id, clinic.name, clinic.phone, clinic.email, clinic.default_region,
-            window, clinic.locale, overrides,
+            window, caps, clinic.locale, overrides,
         )  # fmt: skip
     console.print(table)
 
