@@ -98,6 +98,12 @@ def test_changing_clinic_a_window_moves_its_pending_rows_and_leaves_clinic_b_alo
     enroll_patients(any_engine, "clinic-b", 3)
     sent_key = next(key for key in rows(any_engine, "clinic-a") if key.endswith(":day_1:email"))
     mark_sent(any_engine, sent_key)
+    claimed_key = next(key for key in rows(any_engine, "clinic-a") if key.endswith(":day_3:sms"))
+    with session_scope(any_engine) as session:  # a worker is about to send this one
+        claimed = session.exec(select(Message).where(Message.idempotency_key == claimed_key))
+        row = claimed.one()
+        row.status, row.lease_owner, row.lease_expires_at = "claimed", "w", LATER
+        session.add(row)
     before_a, before_b = rows(any_engine, "clinic-a"), rows(any_engine, "clinic-b")
     assert any(not in_window(r["due_at"], 13, 17) for r in before_a.values())
 
@@ -107,6 +113,7 @@ def test_changing_clinic_a_window_moves_its_pending_rows_and_leaves_clinic_b_alo
 
     after_a = rows(any_engine, "clinic-a")
     assert after_a[sent_key] == before_a[sent_key]  # sent: never touched
+    assert after_a[claimed_key] == before_a[claimed_key]  # in flight: left alone
     pending = [r for r in after_a.values() if r["status"] == "pending"]
     assert pending and all(in_window(r["due_at"], 13, 17) for r in pending)
     assert set(after_a) == set(before_a)  # moved or skipped, never duplicated
