@@ -30,8 +30,6 @@ from reminders.ops.audit import cli_actor
 from reminders.planning.replanjobs import planning_changed, queued_job
 
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
-clinics_app.command("replan")(replan)
-clinics_app.command("replan-status")(replan_status)
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
 console = Console()
 
@@ -193,6 +191,11 @@ def rotate(
         return
     console.print(f"new secret for {clinic_id}; the old one works for {grace_hours:g} more hours:")
     print(secret)
+
+
+# Defined in their own module; listed after the commands above.
+clinics_app.command("replan")(replan)
+clinics_app.command("replan-status")(replan_status)
 
 
 @webhook_app.command("send")
