@@ -306,3 +306,45 @@ def test_a_job_left_running_by_a_dead_worker_is_found_before_the_next_one_starts
     assert jobs.lapsed_jobs(engine, after.id, expired) == [dead.id]
     assert jobs.lapsed_jobs(engine, elsewhere.id or 0, expired) == []
     assert runnable(engine, expired) == [dead.id, elsewhere.id]
+
+
+def test_a_treatment_cancelled_while_a_batch_runs_is_not_replanned_from_before_on_postgresql(
+    any_engine: Engine,
+) -> None:
+    if any_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the race needs row locks")
+    import threading
+
+    from reminders.intake.enrollment import replan
+    from reminders.models import MESSAGES, Treatment
+
+    make_clinic(any_engine, "clinic-a")
+    enroll_patients(any_engine, "clinic-a", 1)
+    job = change(any_engine, "clinic-a", window="13:00-17:00")
+    assert job is not None and job.id is not None
+    outcome: list[str] = []
+    # The clinic's event cancels the treatment; the batch starts before it commits.
+    with Session(any_engine) as event:
+        treatment = event.exec(select(Treatment)).one()
+        patient = event.get(Patient, treatment.patient_id)
+        clinic = event.get(Clinic, "clinic-a")
+        assert patient is not None and clinic is not None
+        treatment.cancelled_at = NOW
+        event.add(treatment)
+        replan(event, treatment, patient, clinic, load_protocol(), NOW)
+        event.flush()
+        stored = select(MESSAGES.c.idempotency_key, MESSAGES.c.status, MESSAGES.c.due_at)
+        as_cancelled = {
+            key: (status, due) for key, status, due in event.connection().execute(stored)
+        }
+        worker = threading.Thread(target=lambda: outcome.append(runner(any_engine).run(job.id)))
+        worker.start()
+        worker.join(timeout=2)
+        assert worker.is_alive()  # waiting for the event's locks
+        event.commit()
+    worker.join(timeout=30)
+    assert outcome == [jobs.DONE]
+    # The batch planned from the cancelled treatment, so it found nothing left to change.
+    after = {key: (r["status"], r["due_at"]) for key, r in rows(any_engine, "clinic-a").items()}
+    assert after == as_cancelled
+    assert {status for status, _ in after.values()} <= {"cancelled", "skipped"}
