@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time as clock
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,8 +15,8 @@ from sqlmodel import Session, col, select
 
 from reminders.db import session_scope
 from reminders.intake.clinics import ClinicError, update_clinic
-from reminders.intake.enrollment import PatientInput, TreatmentInput, enroll
-from reminders.models import AuditEntry, Clinic, Message, Patient, ReplanJob
+from reminders.intake.enrollment import PatientInput, TreatmentInput, enroll, replan
+from reminders.models import MESSAGES, AuditEntry, Clinic, Message, Patient, ReplanJob, Treatment
 from reminders.planning import replanjobs as jobs
 from reminders.planning.clinicreplan import (
     BUSY,
@@ -23,6 +26,7 @@ from reminders.planning.clinicreplan import (
 )
 from reminders.planning.protocol import Protocol, load_protocol
 from tests.factories import make_clinic
+from tests.harness import ServiceProcess, celery_beat_argv, celery_worker_argv, service_env
 
 ENDED = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
 NOW = ENDED + timedelta(minutes=5)
@@ -245,12 +249,8 @@ def test_a_job_for_overrides_that_no_longer_fit_fails_naming_the_step(engine: En
 
 
 def test_a_clinic_window_change_reaches_rows_through_a_real_worker_and_beat(
-    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Any
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    import time as clock
-
-    from tests.harness import ServiceProcess, celery_beat_argv, celery_worker_argv, service_env
-
     # Wall clock here, as the worker's: a treatment that ended an hour ago, patients in UTC.
     make_clinic(engine, "clinic-a", window_start=time(0), window_end=time(0))
     make_clinic(engine, "clinic-b", window_start=time(0), window_end=time(0))
@@ -313,11 +313,6 @@ def test_a_treatment_cancelled_while_a_batch_runs_is_not_replanned_from_before_o
 ) -> None:
     if any_engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: the race needs row locks")
-    import threading
-
-    from reminders.intake.enrollment import replan
-    from reminders.models import MESSAGES, Treatment
-
     make_clinic(any_engine, "clinic-a")
     enroll_patients(any_engine, "clinic-a", 1)
     job = change(any_engine, "clinic-a", window="13:00-17:00")
