@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     reconcile_grace_seconds: float = Field(default=60.0, ge=0)
     sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Patients per transaction when a clinic's settings change re-plans its open rows.
+    replan_batch_size: int = Field(default=200, ge=1, le=5000)
 
     # Signed events to clinics' own systems (reminders/events): posted by beat, retried with
     # the same backoff as messages, dead after events_max_attempts.

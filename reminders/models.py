@@ -277,6 +277,43 @@ class OperatorAccount(SQLModel, table=True):
     password_changed_at: datetime | None = _when()
 
 
+# What a clinic re-plan job may be; one queued job per clinic at most (coalescing).
+REPLAN_STATUSES = ("queued", "running", "done", "failed")
+REPLAN_STATUS_CHECK = "status IN (" + ", ".join(f"'{s}'" for s in REPLAN_STATUSES) + ")"
+
+
+class ReplanJob(SQLModel, table=True):
+    """A re-plan of one clinic's open rows after its settings changed, run in batches."""
+
+    __table_args__ = (
+        sa.Index(
+            "ix_replanjob_one_queued",
+            "clinic_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        ),
+        sa.Index("ix_replanjob_clinic_created", "clinic_id", "created_at"),
+        sa.CheckConstraint(REPLAN_STATUS_CHECK, name="ck_replanjob_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=64)
+    requested_by: str = Field(max_length=128)
+    reason: str = Field(default="", max_length=300)
+    status: str = Field(default="queued", max_length=16)
+    total: int = 0  # patients to re-plan, counted when a run starts
+    done: int = 0
+    # Keyset cursor: every patient up to this id is re-planned (committed with each batch).
+    last_patient_id: int | None = None
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_expires_at: datetime | None = _when()
+    error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _created()
+    started_at: datetime | None = _when()
+    finished_at: datetime | None = _when()
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
@@ -286,6 +323,7 @@ RECEIPTS: sa.Table = WebhookReceipt.__table__  # type: ignore[attr-defined]
 REPLIES: sa.Table = InboundReply.__table__  # type: ignore[attr-defined]
 AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
 EVENTS: sa.Table = ClinicEvent.__table__  # type: ignore[attr-defined]
+REPLAN_JOBS: sa.Table = ReplanJob.__table__  # type: ignore[attr-defined]
 
 
 def movable(move: lc.Move) -> ColumnElement[bool]:

@@ -39,6 +39,7 @@ def test_beat_runs_the_dispatcher_at_the_configured_interval_and_drops_stale_tic
         "reminders.send_alerts",
         "reminders.reconcile_unknown",
         "reminders.post_events",
+        "reminders.replan_jobs",
     }
 
 

@@ -87,6 +87,11 @@ def celery_config(settings: Settings) -> dict[str, object]:
                 "schedule": settings.events_interval_seconds,
                 "options": {"expires": settings.events_interval_seconds * 2},
             },
+            "replan-jobs": {
+                "task": "reminders.replan_jobs",
+                "schedule": settings.sweep_interval_seconds,
+                "options": {"expires": settings.sweep_interval_seconds * 2},
+            },
             "reconcile-unknown": {
                 "task": "reminders.reconcile_unknown",
                 "schedule": settings.reconcile_interval_seconds,

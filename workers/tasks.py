@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from kombu.exceptions import OperationalError
+from sqlmodel import Session
 
 from reminders.events.delivery import EventPolicy, deliver_due_events
 from reminders.inbound.alert_outbox import AlertPolicy, deliver_due_alerts
@@ -14,6 +15,8 @@ from reminders.outbox.dispatch import EnqueueError
 from reminders.outbox.dispatch import dispatch_due as dispatch
 from reminders.outbox.recovery import reconcile_unknown as reconcile
 from reminders.outbox.recovery import sweep_expired_leases
+from reminders.planning.clinicreplan import PAUSED, JobRunner
+from reminders.planning.replanjobs import runnable_job_ids
 from workers.application import app
 from workers.runtime import event_poster, runtime, utc_now
 
@@ -87,6 +90,39 @@ def post_events() -> dict[str, int]:
     rt = runtime()
     policy = EventPolicy.from_settings(rt.settings)
     return deliver_due_events(rt.engine, event_poster(), utc_now, policy)
+
+
+# Below the tasks' soft time limit: a long re-plan gives its lease back and goes on in a new task.
+REPLAN_BUDGET_SECONDS = 45.0
+
+
+def replan_runner() -> JobRunner:
+    """Runs clinic re-plan jobs in this worker's name."""
+    rt = runtime()
+    lease = timedelta(seconds=rt.settings.lease_seconds)
+    return JobRunner(rt.engine, utc_now, rt.owner, rt.settings.replan_batch_size, lease)
+
+
+@app.task(name="reminders.replan_clinic")
+def replan_clinic(job_id: int) -> str:
+    """Re-plan a clinic's open rows in batches; a long job continues in a new task."""
+    outcome = replan_runner().run(job_id, REPLAN_BUDGET_SECONDS)
+    if outcome == PAUSED:
+        replan_clinic.delay(job_id)
+    return outcome
+
+
+@app.task(name="reminders.replan_jobs")
+def replan_jobs() -> int:
+    """Beat's safety net: a task for each queued job (its message may be lost) or crashed one."""
+    rt = runtime()
+    with Session(rt.engine) as session:
+        ids = runnable_job_ids(session, utc_now())
+    # Dropped if no worker takes it by the next tick, which sends another: none pile up.
+    expires = rt.settings.sweep_interval_seconds * 2
+    for job_id in ids:
+        replan_clinic.apply_async((job_id,), expires=expires)
+    return len(ids)
 
 
 @app.task(name="reminders.noop")

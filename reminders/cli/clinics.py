@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from reminders.cli.replans import poke_worker, replan, replan_status
 from reminders.cli.webhook_sender import send_event
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
@@ -26,6 +27,7 @@ from reminders.intake.clinics import (
 from reminders.intake.events import EVENT_TYPES
 from reminders.models import Clinic
 from reminders.ops.audit import cli_actor
+from reminders.planning.replanjobs import planning_changed, queued_job
 
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
@@ -39,6 +41,12 @@ Region = Annotated[str | None, typer.Option("--region", help="Region for nationa
 Window = Annotated[str | None, typer.Option(help="Local sending window, e.g. 08:00-20:00.")]
 Locale = Annotated[
     str | None, typer.Option(help="Language of new patients whose events name none: en or es.")
+]
+SmsPerDay = Annotated[
+    int | None, typer.Option("--sms-per-day", help="SMS cap per local day, 0-24 (0: no SMS).")
+]
+SmsPerWeek = Annotated[
+    int | None, typer.Option("--sms-per-week", help="SMS cap per rolling 7 days, 0-168.")
 ]
 Overrides = Annotated[
     str | None,
@@ -80,12 +88,15 @@ def create(
     window: Window = None,
     locale: Locale = None,
     protocol_overrides: Overrides = None,
+    sms_per_day: SmsPerDay = None,
+    sms_per_week: SmsPerWeek = None,
     as_json: Annotated[bool, typer.Option("--json", help='Print {"id", "secret"}.')] = False,
 ) -> None:
     """Create a clinic and print its webhook secret (shown only this once)."""
     values = settings_of(
         default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
+        sms_per_day=sms_per_day, sms_per_week=sms_per_week,
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
@@ -105,14 +116,17 @@ def list_command() -> None:
     with session_scope(engine_now()) as session:
         clinics = list_clinics(session)
     table = Table(title="clinics")
-    for column in ("id", "name", "phone", "alert email", "region", "window", "locale", "overrides"):
+    columns = ("id", "name", "phone", "alert email", "region", "window", "SMS caps", "locale",
+               "overrides")  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for clinic in clinics:
         window = f"{clinic.window_start:%H:%M}-{clinic.window_end:%H:%M}"
+        caps = f"{clinic.sms_per_day}/day {clinic.sms_per_week}/week"
         overrides = ", ".join(sorted(clinic.protocol_overrides or {})) or "-"
         table.add_row(
             clinic.id, clinic.name, clinic.phone, clinic.email, clinic.default_region,
-            window, clinic.locale, overrides,
+            window, caps, clinic.locale, overrides,
         )  # fmt: skip
     console.print(table)
 
@@ -128,21 +142,32 @@ def set_command(
     window: Window = None,
     locale: Locale = None,
     protocol_overrides: Overrides = None,
+    sms_per_day: SmsPerDay = None,
+    sms_per_week: SmsPerWeek = None,
 ) -> None:
-    """Change a clinic's settings (patients already enrolled keep their plan until re-planned)."""
+    """Change a clinic's settings; a change to its window, caps or overrides re-plans it."""
     values = settings_of(
         name=name, default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
+        sms_per_day=sms_per_day, sms_per_week=sms_per_week,
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
             clinic = session.get(Clinic, clinic_id)
             if clinic is None:
                 raise ClinicError(f"no clinic {clinic_id!r}")
-            update_clinic(session, clinic, values, cli_actor())
+            changed = update_clinic(session, clinic, values, cli_actor())
+            job = queued_job(session, clinic_id) if planning_changed(changed) else None
     except ClinicError as exc:
         fail(str(exc))
     console.print(f"updated clinic {clinic_id}")
+    if job is not None and job.id is not None:
+        poke_worker(load_settings(), job.id)
+        console.print(
+            f"re-plan job {job.id} queued: the clinic's pending messages follow the new settings "
+            f"in the background.\n  watch it:  reminders clinics replan-status {clinic_id} "
+            f"--watch\n  no worker running?  reminders clinics replan {clinic_id} --here"
+        )
 
 
 @clinics_app.command("rotate-secret")
@@ -199,6 +224,11 @@ def events_command(
     if secret:
         console.print("signing secret (shown once; verify with Standard Webhooks):")
         print(secret)
+
+
+# Defined in their own module; listed after the commands above.
+clinics_app.command("replan")(replan)
+clinics_app.command("replan-status")(replan_status)
 
 
 @webhook_app.command("send")

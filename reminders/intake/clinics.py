@@ -9,19 +9,21 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints, ValidationError, ValidationInfo
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 from sqlmodel import Session, col, select
 
 from reminders.intake.fields import Email, Locale, Model, Phone, Region, Url, Window, problems
-from reminders.models import Clinic
+from reminders.models import Clinic, utcnow
 from reminders.ops import audit
 from reminders.planning.facts import policy_of
 from reminders.planning.overrides import apply_overrides, validate_overrides
 from reminders.planning.planner import ClinicPolicy, PolicyError
 from reminders.planning.protocol import Protocol, ProtocolError, load_protocol
+from reminders.planning.replanjobs import planning_changed, request_replan
 
 ROTATION_GRACE = timedelta(hours=24)
+MAX_SMS_PER_DAY = 24
 CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -81,6 +83,13 @@ def update_clinic(
         audit.record(session, actor, "clinic update", clinic_id=clinic.id,
                      target=f"clinic:{clinic.id}", before=old, after=new)  # fmt: skip
     session.flush()
+    replanned = planning_changed(new)
+    if replanned:
+        # The clinic's open rows follow the new settings in the background (planning/
+        # clinicreplan.py), in the same transaction as the change so none is ever missed.
+        names = sorted({POLICY_SETTINGS.get(name, name) for name in replanned})
+        reason = f"clinic settings changed: {', '.join(names)}"
+        request_replan(session, clinic.id, actor, reason, utcnow())
     return new
 
 
@@ -146,6 +155,9 @@ class ClinicSettings(Model):
     window: Window | None = None
     locale: Locale | None = None
     protocol_overrides: Annotated[Any, AfterValidator(_overrides)] = None
+    # At most one an hour: a cap is there to keep texting rare, not to be worked around.
+    sms_per_day: Annotated[int, Field(ge=0, le=MAX_SMS_PER_DAY)] | None = None
+    sms_per_week: Annotated[int, Field(ge=0, le=7 * MAX_SMS_PER_DAY)] | None = None
 
 
 def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:

@@ -14,10 +14,12 @@ from reminders.planning.planner import PlannedMessage
 # Statuses of an SMS that has reached, or may still reach, the patient's phone.
 LIVE = (lc.PENDING, lc.CLAIMED, lc.SENDING, lc.SENT, lc.DELIVERED, lc.UNKNOWN)
 DEFAULT_CANCEL_REASON = "no longer part of the plan"
+CLINIC_CHANGE_REASON = "no longer in the clinic's plan"
 # Reasons a re-plan cancels with; only rows cancelled for these may come back to life.
 REVIVABLE = frozenset(
     {
         DEFAULT_CANCEL_REASON,
+        CLINIC_CHANGE_REASON,
         "treatment cancelled",
         "next session booked or no sessions remain",
         "no next session booked",

@@ -1,7 +1,7 @@
 """named operator accounts with a role and, for staff, a clinic
 
 Revision ID: 0010_operators
-Revises: 0006_audit_scope
+Revises: 0009_replan_jobs
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import reminders.models
 
 revision: str = "0010_operators"
-down_revision: str | None = "0006_audit_scope"
+down_revision: str | None = "0009_replan_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
