@@ -189,6 +189,19 @@ def record_digests(engine: Engine, digests: Mapping[int, str]) -> None:
         connection.execute(stmt, [{"b_id": i, "b_digest": d} for i, d in digests.items()])
 
 
+def record_template_versions(engine: Engine, versions: Mapping[int, str]) -> None:
+    """Store which templates each row was rendered from, before its send, while `sending`."""
+    if not versions:
+        return
+    stmt = (
+        update(MESSAGES)
+        .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
+        .values(template_version=bindparam("b_version"))
+    )
+    with engine.begin() as connection:
+        connection.execute(stmt, [{"b_id": i, "b_version": v} for i, v in versions.items()])
+
+
 @dataclass(frozen=True)
 class FreshContact:
     """A patient's consent and addresses, read just before a chunk of sends."""
