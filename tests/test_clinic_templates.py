@@ -255,3 +255,19 @@ def test_the_cli_sets_previews_and_refuses_per_clinic(
     assert "makeup is OK again" in shown.output
     with Session(engine) as session:
         assert {t.clinic_id for t in session.exec(select(ClinicTemplate))} == {"clinic-a"}
+
+
+def test_check_finds_an_override_a_shipped_change_broke_and_names_only_that_clinic(
+    engine: Engine, env: dict[str, str]
+) -> None:
+    make_clinic(engine, "clinic-a", name="Glow Clinic")
+    make_clinic(engine, "clinic-b", name="Other Skin Studio")
+    with session_scope(engine) as session:  # as if saved before a release renamed a variable
+        session.add(ClinicTemplate(clinic_id="clinic-a", name=DAY_1, version=1,
+                                   body="{{ clinic_name }}: hi {{ patient_name }}"))  # fmt: skip
+    result = CliRunner().invoke(app, ["templates", "check"], env=env)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(line.startswith("clinic clinic-a") and "problems" in line for line in lines)
+    assert any(line.startswith("clinic clinic-b") and line.endswith("ok") for line in lines)
+    assert "unknown variables patient_name" in result.output

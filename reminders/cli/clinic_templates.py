@@ -1,13 +1,12 @@
-"""`reminders templates set/reset/show/list/branding/preview`: a clinic's own templates."""
+"""`reminders templates set/reset/show/list/branding`: a clinic's own templates, audited."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
-from jinja2 import TemplateError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -15,11 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from reminders.cli.look_lint import clinic_protocols, clinic_sample, look_problems
-from reminders.cli.templates import TREATED_AT, sample_context, templates_app
+from reminders.cli.templates import templates_app
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
-from reminders.delivery.looks import Look, LookError, check_name
-from reminders.delivery.rendering import Renderer, sms_size
+from reminders.delivery.looks import LookError, check_name
+from reminders.delivery.rendering import Renderer
 from reminders.intake.clinic_looks import (
     Lint,
     current_look,
@@ -185,49 +184,3 @@ def branding_command(
     except LookError as exc:
         fail(str(exc))
     console.print(f"clinic {clinic_id}: branding is now version {brand.version}")
-
-
-@templates_app.command("preview")
-def preview_command(
-    clinic_id: Clinic_,
-    step: Annotated[str, typer.Argument(help="Step, e.g. day_1.")],
-    channel: Annotated[str, typer.Option(help="sms or email.")] = "sms",
-    lang: Annotated[str, typer.Option(help="Patient's language.")] = "en",
-    first_sms: Annotated[bool, typer.Option(help="Render as the patient's first SMS.")] = False,
-    html: Annotated[bool, typer.Option(help="Print the email's HTML part too.")] = False,
-) -> None:
-    """Render a clinic's message for a step with sample patient data, as it would be sent."""
-    with session_scope(migrated_engine()) as session:
-        clinic = clinic_of(session, clinic_id)
-        look = current_look(session.connection(), clinic_id)
-    renderer = base_renderer().for_clinic(look)
-    context = sample_context(clinic_sample(clinic), lang, first_sms, TREATED_AT)
-    try:
-        print_preview(renderer, look, step, channel, lang, context, html)
-    except TemplateError as exc:
-        fail(f"{channel} {step} ({lang}) does not render: {exc}")
-
-
-def print_preview(
-    renderer: Renderer,
-    look: Look,
-    step: str,
-    channel: str,
-    lang: str,
-    context: dict[str, Any],
-    html: bool,
-) -> None:
-    """The rendered message, with the version it comes from and, for an SMS, its size."""
-    if channel not in ("sms", "email"):
-        fail(f"--channel: {channel!r}; choose sms or email")
-    print(f"# {renderer.stamp(channel, step, lang)}", file=sys.stderr)
-    if channel == "sms":
-        text = renderer.sms(step, lang, context)
-        size = sms_size(text)
-        print(text)
-        print(f"# {size.encoding}, {size.segments} segment(s), {size.units} units", file=sys.stderr)
-        return
-    email = renderer.email(step, lang, context)
-    print(f"Subject: {email.subject}\n\n{email.text}")
-    if html:
-        print("\n" + email.html)
