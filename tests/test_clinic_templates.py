@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from reminders.cli.answer_lint import Sample
 from reminders.cli.clinic_templates import lint_for
 from reminders.cli.root import app
+from reminders.cli.templates import sample_context
 from reminders.db import session_scope
 from reminders.delivery.look_cache import LookCache
 from reminders.delivery.looks import Branding, Look, LookError, check_branding, check_name
@@ -271,3 +273,26 @@ def test_check_finds_an_override_a_shipped_change_broke_and_names_only_that_clin
     assert any(line.startswith("clinic clinic-a") and "problems" in line for line in lines)
     assert any(line.startswith("clinic clinic-b") and line.endswith("ok") for line in lines)
     assert "unknown variables patient_name" in result.output
+
+
+def test_an_override_is_for_one_language_and_regional_variants_fall_back_to_it() -> None:
+    spanish = "{{ clinic_name }}: hola, un mensaje de tu clinica."
+    look = Look("clinic-a", {"sms/es/day_1.txt": (4, spanish)})
+    clinic = SHIPPED.for_clinic(look)
+    context = {**sample_context(Sample(), "es", False), "clinic_name": "Glow"}
+    assert clinic.sms("day_1", "es-MX", context) == "Glow: hola, un mensaje de tu clinica."
+    assert clinic.stamp("sms", "day_1", "es-MX") == "clinic:clinic-a sms/es/day_1.txt@v4"
+    assert clinic.sms("day_1", "en", context) == SHIPPED.sms("day_1", "en", context)
+    assert clinic.stamp("sms", "day_1", "en") == SHIPPED.shipped_stamp()
+    assert clinic.stamp("email", "day_1", "es") == SHIPPED.shipped_stamp()
+
+
+def test_an_email_layout_without_the_unsubscribe_footer_is_refused(engine: Engine) -> None:
+    make_clinic(engine, "clinic-a")
+    layout = (TEMPLATE_DIR / "email" / "layout.html").read_text()
+    assert override(engine, "clinic-a", "email/layout.html", layout.replace("<hr", "<hr id=x")) == 1
+    without_footer = layout.replace('{% include "email/" ~ lang ~ "/_footer.html" %}', "")
+    with pytest.raises(LookError, match="no unsubscribe link in the HTML part"):
+        override(engine, "clinic-a", "email/layout.html", without_footer)
+    with pytest.raises(LookError, match="already has this text"):
+        override(engine, "clinic-a", "email/layout.html", layout.replace("<hr", "<hr id=x"))

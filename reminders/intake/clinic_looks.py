@@ -76,6 +76,8 @@ def set_template(
     before = look.templates.get(name)
     if body is None and before is None:
         raise LookError(f"template {name!r}: clinic {clinic_id!r} already uses the shipped one")
+    if before is not None and body == before[1]:
+        raise LookError(f"template {name!r}: version {before[0]} already has this text")
     templates = {k: v for k, v in look.templates.items() if k != name}
     version = next_version(session, clinic_id, name)
     if body is not None:
