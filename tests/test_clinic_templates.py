@@ -248,9 +248,12 @@ def test_the_cli_sets_previews_and_refuses_per_clinic(
     assert (
         "Other Skin Studio: Hi Guadalupe, makeup is OK" in b.output and "care team" not in b.output
     )
+    (tmp_path / "kind.txt").write_text(GENTLE.replace("gentle", "kind"))
+    kind = ["templates", "set", "clinic-a", DAY_1, "--file", str(tmp_path / "kind.txt")]
+    assert runner.invoke(app, kind, env=env).exit_code == 0
     rollback = runner.invoke(app, ["templates", "set", "clinic-a", DAY_1, "--from-version", "1"],
                              env=env)  # fmt: skip
-    assert rollback.exit_code == 0 and "version 2" in rollback.output
+    assert rollback.exit_code == 0 and "version 3" in rollback.output
     listed = runner.invoke(app, ["templates", "list", "clinic-a", "--history"], env=env)
     assert "sms/en/day_1.txt" in listed.output and "cli:front-desk" in listed.output
     shown = runner.invoke(app, ["templates", "show", "clinic-b", DAY_1], env=env)
