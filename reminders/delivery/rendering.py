@@ -118,6 +118,7 @@ class Renderer:
         }
         self.directory, self.fold_sms, self.look = directory, fold_sms, look
         self._shipped_stamp = ""
+        self._languages: dict[tuple[str, str, str], str] = {}
         self._text = kind(autoescape=False, **common)  # noqa: S701
         self._sms = kind(autoescape=False, finalize=gsm_fold if fold_sms else None, **common)  # noqa: S701
         self._html = kind(autoescape=True, **common)
@@ -157,11 +158,14 @@ class Renderer:
 
     def language_of(self, kind: str, key: str, locale: str) -> str:
         """The template language a step renders in for this locale (English if none fits)."""
-        ext = "txt" if kind == "sms" else EMAIL_PARTS[0]
-        for lang in language_candidates(locale):
-            if (self.directory / kind / lang / f"{key}.{ext}").is_file():
-                return lang
-        return DEFAULT_LOCALE
+        found = self._languages.get((kind, key, locale))
+        if found is None:
+            ext = "txt" if kind == "sms" else EMAIL_PARTS[0]
+            found = next((lang for lang in language_candidates(locale)
+                          if (self.directory / kind / lang / f"{key}.{ext}").is_file()),
+                         DEFAULT_LOCALE)  # fmt: skip
+            self._languages[(kind, key, locale)] = found
+        return found
 
     def sms(self, key: str, locale: str, context: dict[str, Any]) -> str:
         """The SMS body for a step, in the patient's language (English if missing)."""

@@ -25,8 +25,7 @@ from reminders.outbox import lifecycle as lc
 from reminders.outbox.claim import (
     FreshContact,
     fresh_contacts,
-    record_digests,
-    record_template_versions,
+    record_renders,
     text_digest,
 )
 
@@ -93,11 +92,14 @@ class Transmitter:
                 ready.append((attempt, prepared))
         # Committed before any request: after a crash mid-send, reconciliation looks for
         # exactly the text that went out, even if the template changes since.
-        record_digests(
+        # With the version of the templates it came from (Message.template_version).
+        record_renders(
             self.engine,
-            {o.message_id: text_digest(o.text) for _a, o in ready if o.channel == "sms"},
+            {
+                o.message_id: (text_digest(o.text) if o.channel == "sms" else None, self.stamp(a))
+                for a, o in ready
+            },
         )
-        record_template_versions(self.engine, {o.message_id: self.stamp(a) for a, o in ready})
         sent = self.send_all(ready, last_start)
         outcomes.update(zip((a.message.id for a, _o in ready), sent, strict=True))
         return outcomes
