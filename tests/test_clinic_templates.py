@@ -112,6 +112,8 @@ def test_an_override_claiming_too_early_is_refused_with_the_lints_reason_and_not
         ("{{ clinic_name }}: don\u2019t worry", "curly quotes"),
         ("Hi, keep out of the sun.", "clinic's name is missing"),
         ("{{ clinic_name }}: hi {% if %}", "not a valid template"),
+        ("{{ clinic_name }}: hi {{ first_name|safe }}", "safe and autoescape"),
+        ("{% autoescape false %}{{ clinic_name }}{% endautoescape %}", "safe and autoescape"),
     ],
 )
 def test_the_lint_refuses_what_breaks_a_rule(engine: Engine, body: str, reason: str) -> None:

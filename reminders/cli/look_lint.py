@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from reminders.cli.answer_lint import Row, Sample
@@ -44,10 +44,16 @@ def unknown_variables(look: Look) -> list[str]:
     problems = []
     for name, body in sorted(look.bodies.items()):
         try:
-            names = meta.find_undeclared_variables(env.parse(body))
+            tree = env.parse(body)
         except TemplateSyntaxError as exc:
             problems.append(f"{name}: not a valid template (line {exc.lineno}: {exc.message})")
             continue
+        names = meta.find_undeclared_variables(tree)
+        # A patient's name or a link must stay escaped in HTML: no |safe, no autoescape off.
+        if any(f.name == "safe" for f in tree.find_all(nodes.Filter)) or any(
+            True for _ in tree.find_all(nodes.EvalContextModifier)
+        ):
+            problems.append(f"{name}: |safe and autoescape are not allowed in a clinic template")
         if names - known:
             problems.append(f"{name}: unknown variables {', '.join(sorted(names - known))}")
     return problems
