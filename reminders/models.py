@@ -164,6 +164,10 @@ class Message(SQLModel, table=True):
     delivered_at: datetime | None = _when()
     created_at: datetime = _created()
     updated_at: datetime = _created()
+    # Which templates it was rendered from: "shipped:<digest>" or "clinic:<id> <name>@<v>,...".
+    template_version: str = Field(
+        default="", max_length=300, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class WebhookReceipt(SQLModel, table=True):
@@ -314,6 +318,40 @@ class ReplanJob(SQLModel, table=True):
     finished_at: datetime | None = _when()
 
 
+class ClinicTemplate(SQLModel, table=True):
+    """One version of a clinic's override of a shipped template; the newest is in force.
+
+    Rows are never changed or deleted (history, rollback); `body` None means "back to shipped".
+    """
+
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
+    name: str = Field(max_length=120)  # the shipped path, e.g. "sms/en/day_1.txt"
+    version: int
+    body: str | None = Field(default=None, max_length=20000)
+    created_at: datetime = _created()
+    created_by: str = Field(default="", max_length=128)
+
+
+class ClinicBranding(SQLModel, table=True):
+    """One version of a clinic's email layout values; the newest is in force."""
+
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
+    version: int
+    display_name: str = Field(default="", max_length=200)
+    logo_url: str = Field(default="", max_length=500)
+    colour: str = Field(default="", max_length=7)
+    background: str = Field(default="", max_length=7)
+    footer: str = Field(default="", max_length=500)
+    created_at: datetime = _created()
+    created_by: str = Field(default="", max_length=128)
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
@@ -324,6 +362,8 @@ REPLIES: sa.Table = InboundReply.__table__  # type: ignore[attr-defined]
 AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
 EVENTS: sa.Table = ClinicEvent.__table__  # type: ignore[attr-defined]
 REPLAN_JOBS: sa.Table = ReplanJob.__table__  # type: ignore[attr-defined]
+CLINIC_TEMPLATES: sa.Table = ClinicTemplate.__table__  # type: ignore[attr-defined]
+CLINIC_BRANDING: sa.Table = ClinicBranding.__table__  # type: ignore[attr-defined]
 
 
 def movable(move: lc.Move) -> ColumnElement[bool]:

@@ -42,7 +42,7 @@ class Commands(LazyGroup):
             "reminders.cli.alerts:alerts_app",
             "Warning-sign alerts to clinics that are not emailed yet.",
         ),
-        "templates": Lazy("reminders.cli.templates:templates_app", "Message templates."),
+        "templates": Lazy("reminders.cli.clinic_checks:templates_app", "Message templates."),
         "clinics": Lazy(
             "reminders.cli.clinics:clinics_app",
             "Clinics: create, list, change settings, rotate secrets.",

@@ -80,13 +80,19 @@ def wording_problems(
     ]
 
 
-def lint(directory: Path, sample: Sample, protocols: list[Protocol] | None = None) -> list[Row]:
+def lint(
+    directory: Path,
+    sample: Sample,
+    protocols: list[Protocol] | None = None,
+    renderer: Renderer | None = None,
+) -> list[Row]:
     """Every template of every language in `directory`, checked; rows with problems fail.
 
-    `protocols` (default: the shipped ones) give the claims each step's wording may make.
+    `protocols` (default: the shipped ones) give the claims each step's wording may make;
+    `renderer` (default: the directory's) may carry a clinic's overrides on top.
     """
     protocols = shipped_protocols() if protocols is None else protocols
-    renderer = Renderer(directory)
+    renderer = renderer or Renderer(directory)
     languages = renderer.languages()
     if not languages:
         return [Row("-", "-", "-", problems=[f"no templates under {directory}"])]

@@ -79,6 +79,7 @@ class Deliverer:
         with Session(self.engine, expire_on_commit=False) as session:
             rows = load_rows(session, owned)
             history = sms_history(session, {row[0].patient_id for row in rows})
+        self.transmitter.looks.refresh({row[0].clinic_id for row in rows})
         held, ready = triage(rows, history, now)
         throttled, ready = self.throttle(ready, now)
         self.record(report, held + throttled, now)
@@ -130,6 +131,7 @@ class Deliverer:
         if not rows or rows[0][0].channel != "sms":
             return frozenset()  # email providers cannot be listed; only SMS is matched
         message = rows[0][0]
+        self.transmitter.looks.refresh([message.clinic_id])
         # The wording depends on the day it went; it went at one of these moments.
         went = (message.due_at, message.next_attempt_at, message.lease_expires_at)
         moments = {moment for moment in went if moment is not None}

@@ -1,14 +1,30 @@
-"""Render message templates (Jinja2, StrictUndefined) and count SMS segments."""
+"""Render message templates (Jinja2, StrictUndefined) and count SMS segments.
+
+A clinic's overrides (a Look, read by the caller) are rendered in a sandbox, shipped ones beside.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, meta
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    DictLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    meta,
+)
+from jinja2.sandbox import SandboxedEnvironment
+
+from reminders.delivery.looks import Branding, Look
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 DEFAULT_LOCALE = "en"
@@ -83,21 +99,73 @@ class Renderer:
     name does not triple the cost of every text; template wording is checked by the linter.
     """
 
-    def __init__(self, directory: Path = TEMPLATE_DIR, fold_sms: bool = True) -> None:
-        loader = FileSystemLoader(str(directory))
+    def __init__(
+        self, directory: Path = TEMPLATE_DIR, fold_sms: bool = True, look: Look | None = None
+    ) -> None:
+        shipped = FileSystemLoader(str(directory))
+        loader: BaseLoader = shipped
+        # A clinic's text is untrusted: its environment is sandboxed (no attribute tricks).
+        kind: type[Environment] = Environment
+        if look is not None:
+            loader, kind = ChoiceLoader([DictLoader(look.bodies), shipped]), SandboxedEnvironment
         # auto_reload off: checking every template file's mtime on each render cost a tenth of
         # a worker's time; a process renders the templates it started with (the lint reloads).
         common: dict[str, Any] = {
+            "loader": loader,
             "undefined": StrictUndefined,
             "keep_trailing_newline": False,
             "auto_reload": False,
         }
-        self.directory = directory
-        self._text = Environment(loader=loader, autoescape=False, **common)  # noqa: S701
-        self._sms = Environment(
-            loader=loader, autoescape=False, finalize=gsm_fold if fold_sms else None, **common
-        )  # noqa: S701
-        self._html = Environment(loader=loader, autoescape=True, **common)
+        self.directory, self.fold_sms, self.look = directory, fold_sms, look
+        self._shipped_stamp = ""
+        self._languages: dict[tuple[str, str, str], str] = {}
+        self._text = kind(autoescape=False, **common)  # noqa: S701
+        self._sms = kind(autoescape=False, finalize=gsm_fold if fold_sms else None, **common)  # noqa: S701
+        self._html = kind(autoescape=True, **common)
+
+    def for_clinic(self, look: Look | None) -> Renderer:
+        """This renderer with a clinic's overrides on top (itself when there are none)."""
+        if look is None or (not look.templates and not look.branding.version):
+            return self
+        clinic = Renderer(self.directory, self.fold_sms, look)
+        clinic._shipped_stamp = self.shipped_stamp()
+        return clinic
+
+    def shipped_stamp(self) -> str:
+        """'shipped:<digest of the template directory>': names the wording a message came from."""
+        if not self._shipped_stamp:
+            digest = hashlib.sha256()
+            for path in sorted(self.directory.rglob("*")):
+                if path.is_file():
+                    digest.update(str(path.relative_to(self.directory)).encode() + b"\0")
+                    digest.update(path.read_bytes() + b"\0")
+            self._shipped_stamp = f"shipped:{digest.hexdigest()[:12]}"
+        return self._shipped_stamp
+
+    def stamp(self, kind: str, key: str, locale: str) -> str:
+        """The template version a step's message renders from, for Message.template_version."""
+        if self.look is None:
+            return self.shipped_stamp()
+        lang = self.language_of(kind, key, locale)
+        if kind == "sms":
+            used = [f"sms/{lang}/{key}.txt"]
+        else:
+            used = [f"email/{lang}/{key}.{ext}" for ext in EMAIL_PARTS]
+            # The shared pieces a step's email may include: the layout and the _partials.
+            shared = ("email/layout.html", f"email/{lang}/_")
+            used += sorted(n for n in self.look.templates if n.startswith(shared))
+        return self.look.stamp(used, self.shipped_stamp())
+
+    def language_of(self, kind: str, key: str, locale: str) -> str:
+        """The template language a step renders in for this locale (English if none fits)."""
+        found = self._languages.get((kind, key, locale))
+        if found is None:
+            ext = "txt" if kind == "sms" else EMAIL_PARTS[0]
+            found = next((lang for lang in language_candidates(locale)
+                          if (self.directory / kind / lang / f"{key}.{ext}").is_file()),
+                         DEFAULT_LOCALE)  # fmt: skip
+            self._languages[(kind, key, locale)] = found
+        return found
 
     def sms(self, key: str, locale: str, context: dict[str, Any]) -> str:
         """The SMS body for a step, in the patient's language (English if missing)."""
@@ -125,11 +193,18 @@ class Renderer:
         names: set[str] = set()
         for ext in ("txt",) if kind == "sms" else EMAIL_PARTS:
             for lang in language_candidates(locale):
-                path = self.directory / kind / lang / f"{key}.{ext}"
-                if path.is_file():
-                    names |= meta.find_undeclared_variables(self._text.parse(path.read_text()))
-                    break
+                try:
+                    source = self.source(f"{kind}/{lang}/{key}.{ext}")
+                except TemplateNotFound:
+                    continue
+                names |= meta.find_undeclared_variables(self._text.parse(source))
+                break
         return names
+
+    def source(self, name: str) -> str:
+        """A template's text as this renderer sees it (the clinic's override, else shipped)."""
+        assert self._text.loader is not None
+        return self._text.loader.get_source(self._text, name)[0]
 
     def languages(self) -> list[str]:
         """Languages that have SMS or email templates in this directory."""
@@ -146,7 +221,11 @@ class Renderer:
                 template = env.get_template(f"{kind}/{lang}/{key}.{ext}")
             except TemplateNotFound:
                 continue
-            return template.render({"locale": locale, **context, "lang": lang})
+            look = self.look.branding if self.look is not None else Branding()
+            branding = look.context(str(context.get("clinic_name", "")))
+            return template.render(
+                {"locale": locale, "branding": branding, **context, "lang": lang}
+            )
         raise TemplateNotFound(f"{kind}/{candidates[0]}/{key}.{ext}")
 
 

@@ -16,12 +16,18 @@ from sqlmodel import Session
 from reminders.channels.base import Channel, Outgoing, SendError
 from reminders.consent.gate import ConsentGate
 from reminders.delivery.composition import compose
+from reminders.delivery.look_cache import LookCache
 from reminders.delivery.outcomes import RowOutcome
 from reminders.delivery.policy import DeliveryPolicy
 from reminders.delivery.rendering import Renderer
 from reminders.delivery.triage import Attempt, Row, hand_back
 from reminders.outbox import lifecycle as lc
-from reminders.outbox.claim import FreshContact, fresh_contacts, record_digests, text_digest
+from reminders.outbox.claim import (
+    FreshContact,
+    fresh_contacts,
+    record_renders,
+    text_digest,
+)
 
 log = logging.getLogger(__name__)
 # A STOP being recorded takes a moment; the row is re-checked after it (and then skipped).
@@ -45,6 +51,7 @@ class Transmitter:
         rng: random.Random,
     ) -> None:
         self.engine, self.channels, self.renderer = engine, channels, renderer
+        self.looks = LookCache(engine, renderer)
         self.policy, self.clock, self.gate, self.rng = policy, clock, gate, rng
         self.pool = ThreadPoolExecutor(max_workers=policy.concurrency, thread_name_prefix="send")
 
@@ -85,9 +92,13 @@ class Transmitter:
                 ready.append((attempt, prepared))
         # Committed before any request: after a crash mid-send, reconciliation looks for
         # exactly the text that went out, even if the template changes since.
-        record_digests(
+        # With the version of the templates it came from (Message.template_version).
+        record_renders(
             self.engine,
-            {o.message_id: text_digest(o.text) for _a, o in ready if o.channel == "sms"},
+            {
+                o.message_id: (text_digest(o.text) if o.channel == "sms" else None, self.stamp(a))
+                for a, o in ready
+            },
         )
         sent = self.send_all(ready, last_start)
         outcomes.update(zip((a.message.id for a, _o in ready), sent, strict=True))
@@ -105,8 +116,17 @@ class Transmitter:
                 send.cancel()
             wait(sends)
 
+    def stamp(self, attempt: Attempt) -> str:
+        """Which templates the row renders from (Message.template_version)."""
+        message, patient = attempt.message, attempt.patient
+        renderer = self.looks.renderer(message.clinic_id)
+        return renderer.stamp(message.channel, message.step_key, patient.locale)
+
     def render(self, row: Row, first_sms: bool, delivered_at: datetime) -> Outgoing:
-        """The row as its channel sends it at `delivered_at`; TemplateError for a broken one."""
+        """The row as its channel sends it at `delivered_at`; TemplateError for a broken one.
+
+        The clinic's overrides are those of the last looks.refresh() (once per batch).
+        """
         message, patient, clinic, treatment = row
         policy = self.policy
         return compose(
@@ -114,7 +134,7 @@ class Transmitter:
             patient,
             clinic,
             treatment,
-            self.renderer,
+            self.looks.renderer(clinic.id),
             policy.public_url,
             first_sms,
             policy.link_key,

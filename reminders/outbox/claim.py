@@ -176,17 +176,19 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record_digests(engine: Engine, digests: Mapping[int, str]) -> None:
-    """Store each row's text digest, committed before the sends, while it is still `sending`."""
-    if not digests:
+def record_renders(engine: Engine, renders: Mapping[int, tuple[str | None, str]]) -> None:
+    """Store each row's SMS text digest and template version, committed before the sends,
+    while the row is still `sending` (one statement for the chunk)."""
+    if not renders:
         return
     stmt = (
         update(MESSAGES)
         .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
-        .values(sent_digest=bindparam("b_digest"))
+        .values(sent_digest=bindparam("b_digest"), template_version=bindparam("b_version"))
     )
+    params = [{"b_id": i, "b_digest": d, "b_version": v} for i, (d, v) in renders.items()]
     with engine.begin() as connection:
-        connection.execute(stmt, [{"b_id": i, "b_digest": d} for i, d in digests.items()])
+        connection.execute(stmt, params)
 
 
 @dataclass(frozen=True)

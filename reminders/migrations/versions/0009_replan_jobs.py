@@ -1,7 +1,7 @@
 """clinic re-plan jobs: one row per re-plan of a clinic's open rows, with its keyset cursor
 
 Revision ID: 0009_replan_jobs
-Revises: 0006_audit_scope
+Revises: 0008_clinic_templates
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from reminders.models import UTCDateTime
 
 revision: str = "0009_replan_jobs"
-down_revision: str | None = "0006_audit_scope"
+down_revision: str | None = "0008_clinic_templates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
