@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Outgoing, SendError
+from reminders.channels.senders import Sender
 from reminders.consent.gate import RowLockGate, gate_for
 from reminders.consent.optout import stop_number
 from reminders.delivery.policy import RetryPolicy
@@ -178,7 +179,8 @@ def test_throttled_messages_wait_as_pending_without_counting_an_attempt(engine: 
     ids = due_rows(engine, count=4)
     limiter = HalfLimiter()
     channel = ScriptedChannel("sms")
-    deliverer(engine, channel, limiter=limiter, senders={"sms": "+15550009999"}).deliver(ids, "w")
+    platform = Sender(from_="+15550009999")
+    deliverer(engine, channel, limiter=limiter, sms_sender=platform).deliver(ids, "w")
     statuses = sorted(row(engine, i).status for i in ids)
     assert statuses == ["pending", "pending", "sent", "sent"]
     assert limiter.asked == [("+15550009999", 4)]

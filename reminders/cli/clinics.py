@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from reminders.channels.senders import own_key, platform_sender
 from reminders.cli.webhook_sender import send_event
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
@@ -30,6 +32,7 @@ from reminders.ops.audit import cli_actor
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
 console = Console()
+TOKEN_ENV = "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN"
 
 Name = Annotated[str | None, typer.Option(help="Clinic name shown to patients.")]
 Phone = Annotated[str | None, typer.Option(help="Clinic phone, shown in HELP replies.")]
@@ -47,6 +50,25 @@ Overrides = Annotated[
     ),
 ]
 
+SmsFrom = Annotated[
+    str | None, typer.Option("--sms-from", help="The clinic's own Twilio number (E.164).")
+]
+ServiceSid = Annotated[
+    str | None,
+    typer.Option("--messaging-service-sid", help="The clinic's own Messaging Service (MG...)."),
+]
+AccountSid = Annotated[
+    str | None,
+    typer.Option(
+        "--twilio-account-sid",
+        help=f"The clinic's own Twilio (sub)account (AC...); its auth token is read from "
+        f"${TOKEN_ENV} or asked for, never echoed.",
+    ),
+]
+DefaultSender = Annotated[
+    bool, typer.Option("--default-sender", help="Go back to the platform's sender and account.")
+]
+
 
 def settings_of(**options: Any) -> dict[str, Any]:
     """Option values as clinic settings; '@path' reads overrides from a file."""
@@ -54,6 +76,39 @@ def settings_of(**options: Any) -> dict[str, Any]:
     if overrides and overrides.startswith("@"):
         overrides = Path(overrides[1:]).read_text(encoding="utf-8")
     return {**options, "protocol_overrides": overrides}
+
+
+def sender_settings(
+    sms_from: str | None, service_sid: str | None, account_sid: str | None, default: bool
+) -> dict[str, Any]:
+    """The sender options as clinic settings; the account's token from the env or a prompt."""
+    token = None
+    if account_sid is not None:
+        token = os.environ.get(TOKEN_ENV) or typer.prompt(
+            "Auth token of that account", hide_input=True
+        )
+    return {
+        "sms_from": sms_from,
+        "sms_messaging_service_sid": service_sid,
+        "twilio_account_sid": account_sid,
+        "twilio_auth_token": token,
+        "default_sender": default or None,
+    }
+
+
+def refuse_platform_sender(clinic: Clinic) -> None:
+    """A clinic's own sender must not be the platform's: it would be shared unawares."""
+    platform = platform_sender(load_settings())
+    if own_key(clinic) and own_key(clinic) in (platform.from_, platform.messaging_service_sid):
+        raise ClinicError("sender: that is the platform's sender; use --default-sender")
+
+
+def sender_text(clinic: Clinic, platform_key: str) -> str:
+    """Which sender the clinic uses, for `clinics list` (never the token)."""
+    if not own_key(clinic):
+        return f"platform ({platform_key})"
+    account = f", account {clinic.twilio_account_sid}" if clinic.twilio_account_sid else ""
+    return own_key(clinic) + account
 
 
 def fail(message: str) -> None:
@@ -80,16 +135,21 @@ def create(
     window: Window = None,
     locale: Locale = None,
     protocol_overrides: Overrides = None,
+    sms_from: SmsFrom = None,
+    messaging_service_sid: ServiceSid = None,
+    twilio_account_sid: AccountSid = None,
     as_json: Annotated[bool, typer.Option("--json", help='Print {"id", "secret"}.')] = False,
 ) -> None:
     """Create a clinic and print its webhook secret (shown only this once)."""
     values = settings_of(
         default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
+        **sender_settings(sms_from, messaging_service_sid, twilio_account_sid, False),
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
             clinic, secret = create_clinic(session, clinic_id, name, cli_actor(), **values)
+            refuse_platform_sender(clinic)
     except ClinicError as exc:
         fail(str(exc))
     if as_json:
@@ -104,15 +164,17 @@ def list_command() -> None:
     """Every clinic with its settings (never its secrets)."""
     with session_scope(engine_now()) as session:
         clinics = list_clinics(session)
+    platform = platform_sender(load_settings())
     table = Table(title="clinics")
-    for column in ("id", "name", "phone", "alert email", "region", "window", "locale", "overrides"):
+    columns = ("id", "name", "phone", "alert email", "region", "window", "locale", "overrides")
+    for column in (*columns, "sms sender"):
         table.add_column(column)
     for clinic in clinics:
         window = f"{clinic.window_start:%H:%M}-{clinic.window_end:%H:%M}"
         overrides = ", ".join(sorted(clinic.protocol_overrides or {})) or "-"
         table.add_row(
             clinic.id, clinic.name, clinic.phone, clinic.email, clinic.default_region,
-            window, clinic.locale, overrides,
+            window, clinic.locale, overrides, sender_text(clinic, platform.key),
         )  # fmt: skip
     console.print(table)
 
@@ -128,11 +190,16 @@ def set_command(
     window: Window = None,
     locale: Locale = None,
     protocol_overrides: Overrides = None,
+    sms_from: SmsFrom = None,
+    messaging_service_sid: ServiceSid = None,
+    twilio_account_sid: AccountSid = None,
+    default_sender: DefaultSender = False,
 ) -> None:
     """Change a clinic's settings (patients already enrolled keep their plan until re-planned)."""
     values = settings_of(
         name=name, default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
+        **sender_settings(sms_from, messaging_service_sid, twilio_account_sid, default_sender),
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
@@ -140,6 +207,7 @@ def set_command(
             if clinic is None:
                 raise ClinicError(f"no clinic {clinic_id!r}")
             update_clinic(session, clinic, values, cli_actor())
+            refuse_platform_sender(clinic)
     except ClinicError as exc:
         fail(str(exc))
     console.print(f"updated clinic {clinic_id}")

@@ -84,10 +84,15 @@ class Transmitter:
             else:
                 ready.append((attempt, prepared))
         # Committed before any request: after a crash mid-send, reconciliation looks for
-        # exactly the text that went out, even if the template changes since.
+        # exactly the text that went out, even if the template changes since; inbound routing
+        # finds which clinic last wrote to a number from a sender.
         record_digests(
             self.engine,
-            {o.message_id: text_digest(o.text) for _a, o in ready if o.channel == "sms"},
+            {
+                o.message_id: (text_digest(o.text), o.sender.key if o.sender else "")
+                for _a, o in ready
+                if o.channel == "sms"
+            },
         )
         sent = self.send_all(ready, last_start)
         outcomes.update(zip((a.message.id for a, _o in ready), sent, strict=True))
@@ -109,7 +114,7 @@ class Transmitter:
         """The row as its channel sends it at `delivered_at`; TemplateError for a broken one."""
         message, patient, clinic, treatment = row
         policy = self.policy
-        return compose(
+        outgoing = compose(
             message,
             patient,
             clinic,
@@ -120,6 +125,7 @@ class Transmitter:
             policy.link_key,
             delivered_at,
         )
+        return replace(outgoing, sender=policy.sender_of(message.channel, clinic))
 
     def hand_back(
         self, attempt: Attempt, reason: str, delay: timedelta = timedelta(0)

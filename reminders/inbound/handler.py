@@ -10,10 +10,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from reminders.channels.senders import NO_PLATFORM, Sender
 from reminders.consent.gate import ConsentGate
-from reminders.consent.optout import opt_in, opt_out, patients_with_phone
+from reminders.consent.optout import on_sender, opt_in, opt_out, patients_with_phone
 from reminders.db import session_scope
 from reminders.inbound.acknowledgement import Acknowledgement, acknowledge
+from reminders.inbound.conversation import answered_patient
 from reminders.inbound.help_answer import HelpRequest, help_request
 from reminders.inbound.replies import HELP, OPT_IN, OPT_OUT, WARNING, classify
 from reminders.masking import mask_address
@@ -29,6 +31,9 @@ class Inbound:
     from_number: str
     body: str
     provider_id: str | None
+    # The key of our sender it was sent to (its Messaging Service, else our number); '' = the
+    # platform's default sender.
+    sender: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,26 +45,33 @@ class InboundResult:
     help: HelpRequest | None = None
 
 
-def receive(engine: Engine, gate: ConsentGate, text: Inbound, now: datetime) -> InboundResult:
+def receive(
+    engine: Engine, gate: ConsentGate, text: Inbound, now: datetime, platform: Sender = NO_PLATFORM
+) -> InboundResult:
     """Apply the text in one transaction; a STOP commits only after sends already under way."""
     stopping = [text.from_number] if classify(text.body).kind == OPT_OUT else []
     with gate.changing(stopping), session_scope(engine) as session:
-        return handle_inbound(session, text, now)
+        return handle_inbound(session, text, now, platform)
 
 
-def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundResult:
+def handle_inbound(
+    session: Session, text: Inbound, now: datetime, platform: Sender = NO_PLATFORM
+) -> InboundResult:
     """Apply the text in the caller's transaction; the alert is emailed after it commits."""
     result = classify(text.body)
+    key = text.sender or platform.key
     patients = patients_with_phone(session, text.from_number)
-    patient = latest(patients)
+    sharing = on_sender(session, patients, key, platform)
+    patient = answered_patient(session, patients, sharing, key)
     log.info("inbound %s from %s", result.kind, mask_address(text.from_number))
-    reply = store(session, text, result.kind, patient, now)
+    reply = store(session, text, result.kind, patient, now, key)
     if reply is None:
         return InboundResult()  # Twilio redelivered a text we already handled.
+    # Twilio applies STOP and START to the pair (our sender, their number): so do we.
     if result.kind == OPT_OUT:
-        opt_out(session, text.from_number, now)
+        opt_out(session, sharing, now)
     elif result.kind == OPT_IN:
-        opt_in(session, text.from_number, now)
+        opt_in(session, sharing, now)
     if result.kind == HELP:
         clinic = session.get(Clinic, patient.clinic_id) if patient else None
         # AYUDA asks in Spanish; otherwise the patient's language (es-MX -> es), as every text.
@@ -72,17 +84,12 @@ def handle_inbound(session: Session, text: Inbound, now: datetime) -> InboundRes
         reply.alert_due_at = now
         session.add(reply)
         session.flush()
-        return InboundResult(alert_id=reply.id, ack=acknowledge(session, reply, patients, now))
+        return InboundResult(alert_id=reply.id, ack=acknowledge(session, reply, sharing, now))
     return InboundResult()
 
 
-def latest(patients: list[Patient]) -> Patient | None:
-    """The patient most recently updated: whose clinic most likely wrote to this number."""
-    return max(patients, key=lambda patient: patient.updated_at, default=None)
-
-
 def store(
-    session: Session, text: Inbound, kind: str, patient: Patient | None, now: datetime
+    session: Session, text: Inbound, kind: str, patient: Patient | None, now: datetime, key: str
 ) -> InboundReply | None:
     """Keep the text for operators; None when this provider id was stored before."""
     if text.provider_id:
@@ -99,6 +106,7 @@ def store(
         kind=kind,
         provider_id=text.provider_id or None,
         received_at=now,
+        sender=key[:64],
     )
     try:
         with session.begin_nested():

@@ -176,17 +176,18 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record_digests(engine: Engine, digests: Mapping[int, str]) -> None:
-    """Store each row's text digest, committed before the sends, while it is still `sending`."""
-    if not digests:
+def record_digests(engine: Engine, sent_as: Mapping[int, tuple[str, str]]) -> None:
+    """Store each row's (text digest, sender key), committed before the sends, while `sending`."""
+    if not sent_as:
         return
     stmt = (
         update(MESSAGES)
         .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
-        .values(sent_digest=bindparam("b_digest"))
+        .values(sent_digest=bindparam("b_digest"), sender=bindparam("b_sender"))
     )
+    rows = [{"b_id": i, "b_digest": d, "b_sender": k} for i, (d, k) in sent_as.items()]
     with engine.begin() as connection:
-        connection.execute(stmt, [{"b_id": i, "b_digest": d} for i, d in digests.items()])
+        connection.execute(stmt, rows)
 
 
 @dataclass(frozen=True)
