@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.channels.twilio import ProviderMessage
 from reminders.db import session_scope
-from reminders.models import MESSAGES
+from reminders.models import CLINICS, MESSAGES
 from reminders.outbox.claim import start_sending
 from reminders.outbox.recovery import (
     CANNOT_TELL,
@@ -174,3 +174,29 @@ def test_unknown_email_rows_do_not_crowd_out_sms_rows_that_can_be_reconciled(
     )
     assert [q.message_id for q in finder.queries] == [sms]
     assert row(engine, sms).status == "sent"
+
+
+def test_an_unknown_send_of_a_clinic_with_its_own_account_is_looked_up_there(
+    engine: Engine,
+) -> None:
+    make_unknown(engine, timedelta(minutes=5))
+    own = {"sms_from": "+34911000200", "twilio_account_sid": "AC" + "b" * 32,
+           "twilio_auth_token": "clinic-token"}  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(update(CLINICS).values(**own))
+    finder = FixedFinder(Finding(FOUND, "SM123"))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    account = finder.queries[0].account
+    assert account is not None and account.account_sid == "AC" + "b" * 32
+    assert account.auth_token == "clinic-token"
+
+
+def test_an_unknown_send_on_the_platform_account_names_no_account(engine: Engine) -> None:
+    make_unknown(engine, timedelta(minutes=5))
+    finder = FixedFinder(Finding(FOUND, "SM123"))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert finder.queries[0].account is None
