@@ -151,7 +151,8 @@ async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_s
         from_number=sender(str(form.get("From") or "")),
         body=str(form.get("Body") or ""),
         provider_id=str(form.get("MessageSid") or "")[:128] or None,
-        sender=sender_key(form),
+        to=sender(str(form.get("To") or "")),
+        service=str(form.get("MessagingServiceSid") or "").strip()[:64],
     )
     answer = await run_in_threadpool(respond, state, text)
     twiml = MessagingResponse()
@@ -181,14 +182,6 @@ def respond(state: AppState, text: Inbound) -> str | None:
     if result.help is not None:
         return help_text(state.renderer, result.help)
     return None
-
-
-def sender_key(form: FormData) -> str:
-    """Our sender the text was sent to, as Twilio counts it: its Messaging Service, else the
-    number ('' when the form names neither: the platform's sender)."""
-    service = str(form.get("MessagingServiceSid") or "").strip()
-    to = str(form.get("To") or "").strip()
-    return service or (sender(to) if to else "")
 
 
 def sender(number: str) -> str:

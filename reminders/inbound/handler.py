@@ -31,9 +31,9 @@ class Inbound:
     from_number: str
     body: str
     provider_id: str | None
-    # The key of our sender it was sent to (its Messaging Service, else our number); '' = the
-    # platform's default sender.
-    sender: str = ""
+    # Our number it was sent to, and its Messaging Service if it is in one ('' = not given).
+    to: str = ""
+    service: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def handle_inbound(
 ) -> InboundResult:
     """Apply the text in the caller's transaction; the alert is emailed after it commits."""
     result = classify(text.body)
-    key = text.sender or platform.key
+    key = sender_key(session, text, platform)
     patients = patients_with_phone(session, text.from_number)
     sharing = on_sender(session, patients, key, platform)
     patient = answered_patient(session, patients, sharing, key)
@@ -86,6 +86,20 @@ def handle_inbound(
         session.flush()
         return InboundResult(alert_id=reply.id, ack=acknowledge(session, reply, sharing, now))
     return InboundResult()
+
+
+def sender_key(session: Session, text: Inbound, platform: Sender) -> str:
+    """The key of our sender the text reached: its Messaging Service if we send through that
+    service, else our number ('' = the platform's sender, for a form naming neither)."""
+    # A number may sit in a service (US A2P campaigns) while texts go out from the number.
+    if text.service and (
+        text.service == platform.messaging_service_sid
+        or session.exec(
+            select(Clinic.id).where(Clinic.sms_messaging_service_sid == text.service)
+        ).first()
+    ):
+        return text.service
+    return text.to or platform.key
 
 
 def store(

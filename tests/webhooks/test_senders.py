@@ -146,6 +146,16 @@ def test_stop_to_a_clinics_messaging_service_stops_only_that_clinic(two: TwoClin
     assert two.stopped("bright") and not two.stopped("glow")
 
 
+def test_a_number_in_a_service_we_do_not_send_through_is_matched_by_the_number(
+    two: TwoClinics,
+) -> None:
+    # US A2P: every number sits in a Messaging Service, even one texts go out from by number.
+    two.give_own_sender("bright", sms_from=BRIGHT_FROM)
+    two.text("STOP", to=BRIGHT_FROM, MessagingServiceSid="MG" + "d" * 32)
+    assert two.stopped("bright") and not two.stopped("glow")
+    assert [r.sender for r in two.replies()] == [BRIGHT_FROM]
+
+
 def test_start_to_own_number_restarts_only_that_clinic(two: TwoClinics) -> None:
     two.give_own_sender("bright", sms_from=BRIGHT_FROM)
     two.text("STOP", sid="SM1")
