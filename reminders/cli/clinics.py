@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reminders.channels.senders import own_key, platform_sender
+from reminders.channels.senders import UNCONFIGURED, own_key, platform_sender
 from reminders.cli.webhook_sender import send_event
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
@@ -106,7 +106,8 @@ def refuse_platform_sender(clinic: Clinic) -> None:
 def sender_text(clinic: Clinic, platform_key: str) -> str:
     """Which sender the clinic uses, for `clinics list` (never the token)."""
     if not own_key(clinic):
-        return f"platform ({platform_key})"
+        shown = "console: Twilio not set up" if platform_key == UNCONFIGURED else platform_key
+        return f"platform ({shown})"
     account = f", account {clinic.twilio_account_sid}" if clinic.twilio_account_sid else ""
     return own_key(clinic) + account
 

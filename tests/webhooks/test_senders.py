@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from reminders.config import load_settings
 from reminders.db import session_scope
 from reminders.intake.clinics import create_clinic, update_clinic
 from reminders.models import Clinic, InboundReply, Patient, Treatment
+from reminders.ops.unrouted import unrouted_replies
 from tests.factories import record_sent
 from tests.fakes.channels import ScriptedChannel
 from tests.webhooks.conftest import (
@@ -32,6 +33,7 @@ from tests.webhooks.conftest import (
 )
 
 PHONE = "+34612345678"
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 PLATFORM_AC = "AC" + "a" * 32
 PLATFORM_FROM = "+34911000100"
 BRIGHT_FROM = "+34911000200"
@@ -183,6 +185,27 @@ def test_warning_on_a_shared_sender_nobody_wrote_from_is_kept_for_an_operator(
     [reply] = two.replies()
     assert reply.clinic_id is None and reply.patient_id is None
     assert reply.alert_due_at is None and alerted(two) == set()
+
+
+def test_an_operator_sees_the_unrouted_warning_and_the_clinics_to_call(two: TwoClinics) -> None:
+    two.text("fever and pus", sid="SM1")
+    two.text("STOP", sid="SM2")
+    with Session(two.engine) as session:
+        [reply] = unrouted_replies(session, LONG_AGO)
+        assert unrouted_replies(session, LONG_AGO, frozenset({"glow"})) == []
+    assert (reply.kind, reply.clinics, reply.sender) == (
+        "warning",
+        ("bright", "glow"),
+        PLATFORM_FROM,
+    )
+    assert PHONE not in reply.from_number
+
+
+def test_a_routed_warning_is_not_left_for_an_operator(two: TwoClinics) -> None:
+    two.wrote("glow", PLATFORM_FROM, hours_ago=3)
+    two.text("fever and pus")
+    with Session(two.engine) as session:
+        assert unrouted_replies(session, LONG_AGO) == []
 
 
 def test_warning_on_a_shared_sender_ignores_texts_from_other_senders(two: TwoClinics) -> None:
