@@ -255,6 +255,20 @@ def test_a_clinic_gets_its_own_sender_and_account_then_goes_back_to_the_platform
 
     bad = reminders(env, "clinics", "set", "glow", "--messaging-service-sid", "MG-nope")
     assert bad.returncode == 1 and "sms_messaging_service_sid" in bad.stderr
+    platform = {**env, "REMINDERS_TWILIO_ACCOUNT_SID": "AC" + "f" * 32,
+                "REMINDERS_TWILIO_AUTH_TOKEN": "platform-token",
+                "REMINDERS_TWILIO_FROM": "+34911000100"}  # fmt: skip
+    for option, value in (
+        ("--sms-from", "+34911000100"),
+        ("--twilio-account-sid", "AC" + "f" * 32),
+    ):
+        refused = subprocess.run(
+            [str(BIN / "reminders"), "clinics", "set", "glow", "--sms-from", "+34911000300",
+             option, value],
+            env={**platform, "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN": token},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 1 and "platform's" in refused.stderr
 
     back = reminders(env, "clinics", "set", "bright", "--default-sender")
     assert back.returncode == 0, back.stderr

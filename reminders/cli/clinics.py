@@ -97,10 +97,15 @@ def sender_settings(
 
 
 def refuse_platform_sender(clinic: Clinic) -> None:
-    """A clinic's own sender must not be the platform's: it would be shared unawares."""
-    platform = platform_sender(load_settings())
+    """A clinic's own sender or account must not be the platform's: shared unawares."""
+    settings = load_settings()
+    platform = platform_sender(settings)
     if own_key(clinic) and own_key(clinic) in (platform.from_, platform.messaging_service_sid):
         raise ClinicError("sender: that is the platform's sender; use --default-sender")
+    if clinic.twilio_account_sid and clinic.twilio_account_sid == settings.twilio_account_sid:
+        raise ClinicError(
+            "twilio_account_sid: that is the platform's account; leave --twilio-account-sid out"
+        )
 
 
 def sender_text(clinic: Clinic, platform_key: str) -> str:
