@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from reminders.channels.senders import NO_PLATFORM
 from reminders.channels.twilio import ProviderMessage
 from reminders.db import session_scope
 from reminders.models import CLINICS, MESSAGES
@@ -200,3 +201,30 @@ def test_an_unknown_send_on_the_platform_account_names_no_account(engine: Engine
         engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
     )
     assert finder.queries[0].account is None
+
+
+def test_an_unknown_send_whose_clinic_changed_sender_since_waits_for_an_operator(
+    engine: Engine,
+) -> None:
+    message_id = make_unknown(engine, timedelta(minutes=5))
+    with engine.begin() as connection:
+        connection.execute(update(MESSAGES).values(sender=NO_PLATFORM.key))
+        connection.execute(update(CLINICS).values(sms_from="+34911000200"))
+    finder = FixedFinder(Finding(NOT_FOUND))
+    counts = reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert counts[CANNOT_TELL] == 1 and finder.queries == []
+    assert row(engine, message_id).status == "unknown"
+
+
+def test_an_unknown_send_from_the_clinics_current_sender_is_looked_up(engine: Engine) -> None:
+    make_unknown(engine, timedelta(minutes=5))
+    with engine.begin() as connection:
+        connection.execute(update(MESSAGES).values(sender="+34911000200"))
+        connection.execute(update(CLINICS).values(sms_from="+34911000200"))
+    finder = FixedFinder(Finding(NOT_FOUND))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert len(finder.queries) == 1

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import SendError
-from reminders.channels.senders import Sender
+from reminders.channels.senders import NO_PLATFORM, Sender, clinic_sender
 from reminders.models import CLINICS, MESSAGES, PATIENTS, movable
 from reminders.outbox import lifecycle as lc
 from reminders.outbox.claim import text_digest
@@ -92,15 +92,22 @@ def reconcile_unknown(
     lease: timedelta,
     limit: int = 200,
     texts: Callable[[int], frozenset[str]] = lambda _message_id: frozenset(),
+    platform: Sender = NO_PLATFORM,
 ) -> dict[str, int]:
     """Ask each provider about unknown rows older than `grace` (callbacks get the first say).
 
     `texts` renders a row's possible texts again, so a provider's message is credited only to
-    the row that sent it.
+    the row that sent it. `platform` is the platform's SMS sender, as the deliverer's.
     """
     counts = {FOUND: 0, NOT_FOUND: 0, CANNOT_TELL: 0}
     for row in unknown_rows(engine, list(finders), now - grace, limit):
-        finding = finders[row.channel].find(sent_query(engine, row, now, lease, texts))
+        if sender_changed(row, platform):
+            # The account it went through may not be the one we would ask: "not found" there
+            # would mean a resend. An operator decides.
+            log.warning("message %s: its clinic changed sender since; not looked up", row.id)
+            finding = Finding(CANNOT_TELL)
+        else:
+            finding = finders[row.channel].find(sent_query(engine, row, now, lease, texts))
         counts[finding.verdict] += 1
         settle(engine, row.id, finding, now)
     return counts
@@ -118,6 +125,9 @@ def unknown_rows(engine: Engine, channels: list[str], before: datetime, limit: i
             M.sent_digest,
             PATIENTS.c.phone,
             PATIENTS.c.email,
+            M.sender,
+            CLINICS.c.sms_from,
+            CLINICS.c.sms_messaging_service_sid,
             CLINICS.c.twilio_account_sid,
             CLINICS.c.twilio_auth_token,
         )
@@ -154,6 +164,13 @@ def sent_query(
         texts=frozenset() if row.sent_digest else texts(row.id),
         digest=row.sent_digest,
         account=account_of(row),
+    )
+
+
+def sender_changed(row: Any, platform: Sender) -> bool:
+    """Whether an unknown SMS row went out as another sender than its clinic's now."""
+    return bool(row.channel == "sms" and row.sender) and (
+        row.sender != clinic_sender(row, platform).key
     )
 
 
