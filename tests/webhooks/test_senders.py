@@ -291,3 +291,38 @@ def test_a_new_enrollment_on_another_sender_does_not_inherit_the_stop(two: TwoCl
     body = treatment_completed(patient="bright-p2", treatment="bright-t2")
     two.post_event("treatment.completed", body, secret=two.secrets["bright"], clinic="bright")
     assert two.patient("bright-p2").sms_opted_out_at is None
+
+
+def change_number_to_phone(two: TwoClinics, clinic: str) -> Patient:
+    """A second patient of the clinic, enrolled with another number, then changed to PHONE."""
+    other = treatment_completed(patient=f"{clinic}-p3", treatment=f"{clinic}-t3",
+                                patient__phone="+34 612 345 679")  # fmt: skip
+    secret = two.secrets[clinic]
+    assert (
+        two.post_event("treatment.completed", other, secret=secret, clinic=clinic).status_code
+        == 202
+    )
+    change = {"patient": {"external_id": f"{clinic}-p3", "phone": PHONE}}
+    assert (
+        two.post_event("patient.updated", change, secret=secret, clinic=clinic).status_code == 202
+    )
+    return two.patient(f"{clinic}-p3")
+
+
+def test_a_number_changed_to_one_stopped_on_the_same_sender_stays_stopped(two: TwoClinics) -> None:
+    two.give_own_sender("bright", sms_from=BRIGHT_FROM)
+    two.text("STOP")
+    assert change_number_to_phone(two, "glow").sms_opted_out_at is not None
+
+
+def test_a_number_changed_to_one_stopped_on_another_sender_is_not_stopped(two: TwoClinics) -> None:
+    two.give_own_sender("bright", sms_from=BRIGHT_FROM)
+    two.text("STOP")
+    assert change_number_to_phone(two, "bright").sms_opted_out_at is None
+
+
+def test_help_to_a_clinics_own_number_names_that_clinic(two: TwoClinics) -> None:
+    two.give_own_sender("bright", sms_from=BRIGHT_FROM)
+    two.wrote("glow", PLATFORM_FROM, hours_ago=1)
+    answer = two.text("HELP", to=BRIGHT_FROM)
+    assert answer.status_code == 200 and "Bright" in answer.text and "Glow" not in answer.text
