@@ -70,6 +70,17 @@ class Clinic(SQLModel, table=True):
     # Where signed events go (see reminders/events); "" = nowhere. The secret signs them.
     events_url: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
     events_secret: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    # The clinic's own Twilio sender (see channels/senders.py); all empty = the platform's.
+    sms_from: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
+    sms_messaging_service_sid: str = Field(
+        default="", max_length=34, sa_column_kwargs={"server_default": ""}
+    )
+    twilio_account_sid: str = Field(
+        default="", max_length=34, sa_column_kwargs={"server_default": ""}
+    )
+    twilio_auth_token: str = Field(
+        default="", max_length=200, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class Patient(SQLModel, table=True):
@@ -136,6 +147,8 @@ class Message(SQLModel, table=True):
             sqlite_where=sa.text("status IN ('claimed', 'sending')"),
         ),
         sa.Index("ix_message_status_updated", "status", "updated_at"),
+        # Inbound routing: the latest text a patient got from a sender is one index seek.
+        sa.Index("ix_message_patient_sender_sent", "patient_id", "sender", "sent_at"),
         sa.CheckConstraint(STATUS_CHECK, name="ck_message_status"),
     )
 
@@ -168,6 +181,8 @@ class Message(SQLModel, table=True):
     template_version: str = Field(
         default="", max_length=300, sa_column_kwargs={"server_default": ""}
     )
+    # The sender's key (channels/senders.py) an SMS went out as, stored before the request.
+    sender: str | None = Field(default=None, max_length=64)
 
 
 class WebhookReceipt(SQLModel, table=True):
@@ -210,6 +225,8 @@ class InboundReply(SQLModel, table=True):
     alert_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     alert_lease_until: datetime | None = _when()
     alert_error: str | None = Field(default=None, max_length=300)
+    # The key of our sender the text was sent to (its Messaging Service, else our number).
+    sender: str | None = Field(default=None, max_length=64)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -96,6 +96,30 @@ def insert_due_messages(
         connection.execute(sa.insert(MESSAGES), rows)
 
 
+def record_sent(
+    engine: Engine, patient: Patient, treatment: Treatment, sender: str, sent_at: datetime
+) -> None:
+    """An SMS the patient was sent from sender `sender` (its key) at `sent_at`."""
+    values = dict(
+        idempotency_key=f"{treatment.id}:sent-{sender}-{sent_at.isoformat()}:sms",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        treatment_id=treatment.id,
+        step_key="day_1",
+        channel="sms",
+        status="sent",
+        due_at=sent_at,
+        attempts=1,
+        protocol_version="test",
+        sender=sender,
+        sent_at=sent_at,
+        created_at=sent_at,
+        updated_at=sent_at,
+    )
+    with engine.begin() as connection:
+        connection.execute(sa.insert(MESSAGES), [values])
+
+
 def zone_where_it_is_now_eleven(now: datetime) -> str:
     """An Etc/GMT zone whose local hour is 11 right now (Etc signs are inverted)."""
     offset = (11 - now.hour + 12) % 24 - 12

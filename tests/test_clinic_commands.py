@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reminders.db import make_engine
-from reminders.models import CLINICS, Clinic, Patient
+from reminders.models import CLINICS, AuditEntry, Clinic, Patient
 from tests.harness import BIN, ServiceProcess, service_env
 from tests.processes import free_port, wait_ready
 
@@ -223,3 +223,64 @@ def test_import_refuses_a_clinic_whose_stored_window_cannot_work(
     assert result.returncode == 2
     assert "window: the sending window 22:00-06:00 wraps past midnight" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_clinic_gets_its_own_sender_and_account_then_goes_back_to_the_platforms(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    for clinic in ("glow", "bright"):
+        made = reminders(env, "clinics", "create", clinic, "--name", clinic, "--region", "ES")
+        assert made.returncode == 0, made.stderr
+    token = "bright-subaccount-token"
+    account = "AC" + "b" * 32
+    given = subprocess.run(
+        [str(BIN / "reminders"), "clinics", "set", "bright", "--sms-from", "911 000 200",
+         "--twilio-account-sid", account],
+        env={**env, "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN": token},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert token not in given.stdout + given.stderr
+    listed = reminders(env, "clinics", "list").stdout
+    assert f"+34911000200, account {account}" in listed and "platform" in listed
+    assert token not in listed
+
+    prompted = subprocess.run(
+        [str(BIN / "reminders"), "clinics", "set", "glow", "--messaging-service-sid",
+         "MG" + "c" * 32, "--twilio-account-sid", "AC" + "c" * 32],
+        env=env, input="glow-token-typed-in\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert prompted.returncode == 0, prompted.stderr
+    assert "glow-token-typed-in" not in prompted.stdout + prompted.stderr
+
+    bad = reminders(env, "clinics", "set", "glow", "--messaging-service-sid", "MG-nope")
+    assert bad.returncode == 1 and "sms_messaging_service_sid" in bad.stderr
+    platform = {**env, "REMINDERS_TWILIO_ACCOUNT_SID": "AC" + "f" * 32,
+                "REMINDERS_TWILIO_AUTH_TOKEN": "platform-token",
+                "REMINDERS_TWILIO_FROM": "+34911000100"}  # fmt: skip
+    for option, value in (
+        ("--sms-from", "+34911000100"),
+        ("--twilio-account-sid", "AC" + "f" * 32),
+    ):
+        refused = subprocess.run(
+            [str(BIN / "reminders"), "clinics", "set", "glow", "--sms-from", "+34911000300",
+             option, value],
+            env={**platform, "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN": token},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 1 and "platform's" in refused.stderr
+
+    back = reminders(env, "clinics", "set", "bright", "--default-sender")
+    assert back.returncode == 0, back.stderr
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        bright, glow = session.get(Clinic, "bright"), session.get(Clinic, "glow")
+        assert bright is not None and glow is not None
+        assert (bright.sms_from, bright.twilio_account_sid, bright.twilio_auth_token) == (
+            "",
+            "",
+            "",
+        )
+        assert glow.twilio_auth_token == "glow-token-typed-in"
+        audit = session.exec(select(AuditEntry).where(AuditEntry.clinic_id == "bright")).all()
+        assert audit and all(token not in repr(entry.model_dump()) for entry in audit)

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import Outgoing, SendError
+from reminders.channels.senders import Sender
 from reminders.consent.gate import RowLockGate, gate_for
 from reminders.consent.optout import stop_number
 from reminders.delivery.policy import RetryPolicy
@@ -178,7 +179,8 @@ def test_throttled_messages_wait_as_pending_without_counting_an_attempt(engine: 
     ids = due_rows(engine, count=4)
     limiter = HalfLimiter()
     channel = ScriptedChannel("sms")
-    deliverer(engine, channel, limiter=limiter, senders={"sms": "+15550009999"}).deliver(ids, "w")
+    platform = Sender(from_="+15550009999")
+    deliverer(engine, channel, limiter=limiter, sms_sender=platform).deliver(ids, "w")
     statuses = sorted(row(engine, i).status for i in ids)
     assert statuses == ["pending", "pending", "sent", "sent"]
     assert limiter.asked == [("+15550009999", 4)]
@@ -491,3 +493,36 @@ def test_an_email_keeps_no_digest(engine: Engine) -> None:
     deliverer(engine, witness).deliver(ids, "w1")
     assert [stored for stored, _text in witness.seen.values()] == [None]
     assert row(engine, ids[0]).status == "sent"
+
+
+class CountingLimiter:
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+
+    def acquire(self, sender: str, want: int) -> Grant:
+        self.asked.append((sender, want))
+        return Grant(want, 0.0)
+
+
+def test_each_clinic_sends_as_its_own_sender_rate_limited_and_recorded_per_sender(
+    engine: Engine,
+) -> None:
+    now = datetime.now(UTC)
+    always = dict(window_start=time(0), window_end=time(0), sms_per_day=100, sms_per_week=100)
+    make_clinic(engine, "clinic-a", **always)
+    make_clinic(engine, "clinic-b", sms_from="+34911000200", **always)
+    for clinic, count in (("clinic-a", 2), ("clinic-b", 3)):
+        patient, treatment = make_patient_with_treatment(engine, clinic, external_id=clinic)
+        assert patient.id is not None and treatment.id is not None
+        due = now - timedelta(minutes=1)
+        insert_due_messages(engine, count, clinic, patient.id, treatment.id, due)
+    ids = claim_due(engine, now, 100, "w", timedelta(minutes=2))
+    limiter, channel = CountingLimiter(), ScriptedChannel("sms")
+    platform = Sender(from_="+15550009999")
+    deliverer(engine, channel, limiter=limiter, sms_sender=platform).deliver(ids, "w")
+    assert sorted(limiter.asked) == [("+15550009999", 2), ("+34911000200", 3)]
+    sent_as = {(o.sender.key if o.sender else None) for o in channel.sent}
+    assert sent_as == {"+15550009999", "+34911000200"}
+    with engine.connect() as connection:
+        stored = connection.execute(select(MESSAGES.c.clinic_id, MESSAGES.c.sender)).all()
+    assert sorted(set(stored)) == [("clinic-a", "+15550009999"), ("clinic-b", "+34911000200")]

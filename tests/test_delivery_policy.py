@@ -8,6 +8,7 @@ import pytest
 
 from reminders.config import load_settings
 from reminders.delivery.policy import DeliveryPolicy
+from reminders.models import Clinic
 
 
 def test_sends_start_and_last_within_half_the_lease() -> None:
@@ -31,5 +32,7 @@ def test_the_sms_rate_limit_key_is_the_twilio_sender() -> None:
         twilio_timeout_seconds=7,
     )
     policy = DeliveryPolicy.from_settings(settings, b"key")
-    assert (policy.sender("sms"), policy.sender("email")) == ("+15550001111", "email")
+    clinic = Clinic(id="a", name="A")
+    keys = (policy.rate_key("sms", clinic), policy.rate_key("email", clinic))
+    assert keys == ("+15550001111", "email")
     assert policy.longest_send == timedelta(seconds=20)  # twice the slower timeout (SMTP's 10 s)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
+from reminders.channels.senders import NO_PLATFORM
 from reminders.channels.twilio import ProviderMessage
 from reminders.db import session_scope
-from reminders.models import MESSAGES
+from reminders.models import CLINICS, MESSAGES
 from reminders.outbox.claim import start_sending
 from reminders.outbox.recovery import (
     CANNOT_TELL,
@@ -174,3 +175,56 @@ def test_unknown_email_rows_do_not_crowd_out_sms_rows_that_can_be_reconciled(
     )
     assert [q.message_id for q in finder.queries] == [sms]
     assert row(engine, sms).status == "sent"
+
+
+def test_an_unknown_send_of_a_clinic_with_its_own_account_is_looked_up_there(
+    engine: Engine,
+) -> None:
+    make_unknown(engine, timedelta(minutes=5))
+    own = {"sms_from": "+34911000200", "twilio_account_sid": "AC" + "b" * 32,
+           "twilio_auth_token": "clinic-token"}  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(update(CLINICS).values(**own))
+    finder = FixedFinder(Finding(FOUND, "SM123"))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    account = finder.queries[0].account
+    assert account is not None and account.account_sid == "AC" + "b" * 32
+    assert account.auth_token == "clinic-token"
+
+
+def test_an_unknown_send_on_the_platform_account_names_no_account(engine: Engine) -> None:
+    make_unknown(engine, timedelta(minutes=5))
+    finder = FixedFinder(Finding(FOUND, "SM123"))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert finder.queries[0].account is None
+
+
+def test_an_unknown_send_whose_clinic_changed_sender_since_waits_for_an_operator(
+    engine: Engine,
+) -> None:
+    message_id = make_unknown(engine, timedelta(minutes=5))
+    with engine.begin() as connection:
+        connection.execute(update(MESSAGES).values(sender=NO_PLATFORM.key))
+        connection.execute(update(CLINICS).values(sms_from="+34911000200"))
+    finder = FixedFinder(Finding(NOT_FOUND))
+    counts = reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert counts[CANNOT_TELL] == 1 and finder.queries == []
+    assert row(engine, message_id).status == "unknown"
+
+
+def test_an_unknown_send_from_the_clinics_current_sender_is_looked_up(engine: Engine) -> None:
+    make_unknown(engine, timedelta(minutes=5))
+    with engine.begin() as connection:
+        connection.execute(update(MESSAGES).values(sender="+34911000200"))
+        connection.execute(update(CLINICS).values(sms_from="+34911000200"))
+    finder = FixedFinder(Finding(NOT_FOUND))
+    reconcile_unknown(
+        engine, {"sms": finder}, datetime.now(UTC), grace=timedelta(seconds=60), lease=LEASE
+    )
+    assert len(finder.queries) == 1

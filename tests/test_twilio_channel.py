@@ -11,6 +11,7 @@ import pytest
 
 from reminders.channels.base import Outgoing, SendError
 from reminders.channels.registry import build_channels
+from reminders.channels.senders import Sender
 from reminders.channels.twilio import TwilioChannel, TwilioConfig
 from reminders.channels.twilio_transport import RebasedHttpClient
 from reminders.config import Settings
@@ -189,3 +190,48 @@ def test_registry_picks_twilio_when_configured_and_the_console_otherwise(fake_tw
     assert isinstance(build_channels(configured)["sms"], TwilioChannel)
     assert build_channels(Settings())["sms"].name == "sms"
     assert not isinstance(build_channels(Settings())["sms"], TwilioChannel)
+
+
+SUBACCOUNT, SUBACCOUNT_TOKEN = "AC" + "b" * 32, "clinic-subaccount-token"
+CLINIC_FROM = "+15557770001"
+
+
+def test_a_clinics_own_number_in_its_subaccount_sends_with_that_account(fake_twilio) -> None:
+    fake_twilio.add_subaccount(SUBACCOUNT, SUBACCOUNT_TOKEN)
+    channel = channel_for(fake_twilio)
+    own = Sender(from_=CLINIC_FROM, account_sid=SUBACCOUNT, auth_token=SUBACCOUNT_TOKEN)
+    channel.send(replace(sms(1), sender=own))
+    channel.send(sms(2))
+    sent = {(m["from"], m["account_sid"]) for m in fake_twilio.messages()}
+    assert sent == {(CLINIC_FROM, SUBACCOUNT), (FROM, ACCOUNT_SID)}
+
+
+def test_a_clinics_own_number_on_the_platform_account_uses_the_platform_account(
+    fake_twilio,
+) -> None:
+    channel_for(fake_twilio).send(replace(sms(1), sender=Sender(from_=CLINIC_FROM)))
+    [received] = fake_twilio.messages()
+    assert (received["from"], received["account_sid"]) == (CLINIC_FROM, ACCOUNT_SID)
+
+
+def test_reconciliation_asks_the_account_the_message_went_through(fake_twilio) -> None:
+    fake_twilio.add_subaccount(SUBACCOUNT, SUBACCOUNT_TOKEN)
+    channel = channel_for(fake_twilio)
+    own = Sender(from_=CLINIC_FROM, account_sid=SUBACCOUNT, auth_token=SUBACCOUNT_TOKEN)
+    sid = channel.send(replace(sms(1), sender=own))
+    since, until = (
+        datetime.now(UTC) - timedelta(minutes=5),
+        datetime.now(UTC) + timedelta(minutes=1),
+    )
+    assert [m.sid for m in channel.sent_to(TO, since, until, account=own)] == [sid]
+    assert channel.sent_to(TO, since, until) == []
+
+
+def test_every_accounts_client_has_its_own_connections_and_the_timeout(fake_twilio) -> None:
+    channel = channel_for(fake_twilio, timeout_seconds=3.0)
+    own = Sender(from_=CLINIC_FROM, account_sid=SUBACCOUNT, auth_token=SUBACCOUNT_TOKEN)
+    platform, clinic = channel.client(), channel.client(own)
+    assert platform is not clinic and clinic is channel.client(own)
+    for client in (platform, clinic):
+        assert isinstance(client.http_client, RebasedHttpClient)
+        assert client.http_client.timeout == 3.0

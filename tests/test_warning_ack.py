@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from reminders.channels.senders import NO_PLATFORM
 from reminders.db import session_scope
 from reminders.delivery.rendering import Renderer, sms_size
 from reminders.delivery.sms_rules import encoding_problems
@@ -17,7 +18,7 @@ from reminders.inbound.acknowledgement import ack_text
 from reminders.inbound.alert_outbox import due_alerts
 from reminders.inbound.handler import Inbound, InboundResult, handle_inbound
 from reminders.models import MESSAGES, PATIENTS, InboundReply
-from tests.factories import make_clinic, make_patient_with_treatment
+from tests.factories import make_clinic, make_patient_with_treatment, record_sent
 
 NOW = datetime(2030, 5, 2, 10, 0, tzinfo=UTC)
 PHONE, OTHER = "+15555550123", "+15555550124"
@@ -144,8 +145,10 @@ def test_a_plain_reply_gets_no_ack(engine: Engine) -> None:
 def test_the_ack_names_the_clinic_the_alert_went_to(engine: Engine) -> None:
     make_clinic(engine, "clinic-a", name="Glow Clinic", phone="+1 555 010 0000")
     make_clinic(engine, "clinic-b", name="Bright Skin", phone="+1 555 020 0000")
-    make_patient_with_treatment(engine, "clinic-a", updated_at=NOW - timedelta(days=9))
-    make_patient_with_treatment(engine, "clinic-b", updated_at=NOW - timedelta(days=1))
+    make_patient_with_treatment(engine, "clinic-a")
+    patient, treatment = make_patient_with_treatment(engine, "clinic-b")
+    # Both share the platform's sender: the text answers clinic B's, the last one sent.
+    record_sent(engine, patient, treatment, NO_PLATFORM.key, NOW - timedelta(days=1))
     result = text(engine, "pus", "SM1")
     sent = answer(result)
     assert sent is not None and sent.startswith("Bright Skin:") and "+1 555 020 0000" in sent

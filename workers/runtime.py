@@ -15,6 +15,7 @@ from celery import signals
 from sqlalchemy.engine import Engine
 
 from reminders.channels.registry import build_channels
+from reminders.channels.senders import platform_sender
 from reminders.config import Settings, load_settings
 from reminders.consent.gate import gate_for, patience_for
 from reminders.consent.optout import opt_out_patient
@@ -97,7 +98,9 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         gate=gate,
         recorder=recorder,
-        on_unsubscribed=lambda patient_id: opt_out_patient(engine, gate, patient_id, utc_now()),
+        on_unsubscribed=lambda patient_id: opt_out_patient(
+            engine, gate, patient_id, utc_now(), platform_sender(settings)
+        ),
     )
     return Runtime(settings, engine, deliverer, finders_for(channels), recorder, renderer)
 

@@ -72,6 +72,7 @@ def reconcile_unknown() -> dict[str, int]:
         grace=timedelta(seconds=rt.settings.reconcile_grace_seconds),
         lease=timedelta(seconds=rt.settings.lease_seconds),
         texts=rt.deliverer.possible_texts,
+        platform=rt.deliverer.policy.sms_sender,
     )
 
 

@@ -74,7 +74,9 @@ def token_matches(token: str, given: str) -> bool:
 
 
 def operator(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Operator:
-    """FastAPI dependency: the authenticated operator, or 401/403 (one account lookup)."""
+    """FastAPI dependency: the authenticated operator, or 401/403 (one account lookup).
+
+    Plain `def` on purpose: the lookup blocks, so FastAPI runs it in its thread pool."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and given:
         return _bearer(state, given.strip())
@@ -166,7 +168,7 @@ def _of(account: OperatorAccount, csrf: str) -> Operator:
     return Operator(account.username, account.role, accounts.clinic_scope(account), csrf)
 
 
-def checked_operator(
+async def checked_operator(
     who: Annotated[Operator, Depends(operator)], csrf_token: Annotated[str, Form()] = ""
 ) -> Operator:
     """FastAPI dependency for POST forms: the operator, after the CSRF check for browsers."""
@@ -175,14 +177,14 @@ def checked_operator(
     return who
 
 
-def acting_operator(who: Annotated[Operator, Depends(checked_operator)]) -> Operator:
+async def acting_operator(who: Annotated[Operator, Depends(checked_operator)]) -> Operator:
     """FastAPI dependency for actions that change something: refuses a read-only token."""
     if not who.can_act:
         raise OperatorRefusedError(403, READ_ONLY)
     return who
 
 
-def platform_operator(who: Annotated[Operator, Depends(operator)]) -> Operator:
+async def platform_operator(who: Annotated[Operator, Depends(operator)]) -> Operator:
     """FastAPI dependency for platform-wide views (/metrics): an admin or the token."""
     if who.clinic_ids is not None:
         raise OperatorRefusedError(403, "only an admin or the operator token sees every clinic")

@@ -202,7 +202,9 @@ INBOUND_FORM = twilio_form(
     {
         "MessageSid": "Twilio's id of the incoming text",
         "From": "The sender's number (E.164)",
-        "To": "Our number",
+        "To": "Our number (the platform's or a clinic's own)",
+        "AccountSid": "The Twilio account (ours or a clinic's subaccount): picks the token",
+        "MessagingServiceSid": "Our Messaging Service, when the number belongs to one",
         "Body": "What the patient wrote",
     },
     {

@@ -9,17 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
 from reminders.api import schemas
 from reminders.api.deps import AppState, app_state
+from reminders.channels.senders import platform_sender
 from reminders.consent.optout import opt_out_patient
 from reminders.inbound.acknowledgement import ack_text
 from reminders.inbound.alert_outbox import AlertPolicy, deliver_alert
 from reminders.inbound.handler import Inbound, receive
 from reminders.inbound.help_answer import help_text
+from reminders.intake.clinics import clinic_with_account
 from reminders.intake.fields import e164
 from reminders.outbox.status_callbacks import Report, apply_report, unsubscribed_patient
 
@@ -31,25 +34,53 @@ REFUSED: dict[int | str, dict[str, Any]] = {
         **schemas.json_example(
             "Missing or bad X-Twilio-Signature", {"detail": "missing or bad X-Twilio-Signature"}
         ),
-    }
+    },
+    403: {
+        "model": schemas.Refusal,
+        **schemas.json_example(
+            "AccountSid is neither the platform's account nor a clinic's",
+            {"detail": "unknown AccountSid"},
+        ),
+    },
 }
 
 
-async def signed_form(request: Request, state: AppState) -> FormData | None:
-    """The form Twilio posted, or None when X-Twilio-Signature does not match it."""
+async def signed_form(request: Request, state: AppState) -> FormData | JSONResponse:
+    """The form Twilio posted, checked with its account's auth token; else the refusal."""
     form = await request.form()
-    token = state.settings.twilio_auth_token
     signature = request.headers.get("x-twilio-signature", "")
-    if not token or not signature:
-        return None
+    if not signature:
+        return refused()
+    account = str(form.get("AccountSid") or "")
+    token = await run_in_threadpool(auth_token_for, state, account)
+    if token is None:
+        log.warning("Twilio webhook from an account that is neither ours nor a clinic's")
+        return JSONResponse({"detail": "unknown AccountSid"}, status_code=403)
     url = state.settings.public_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
     algorithm = get_signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
     params = {key: str(value) for key, value in form.multi_items()}
-    if not RequestValidator(token).validate(url, params, signature, algorithm):
-        return None
+    if not token or not RequestValidator(token).validate(url, params, signature, algorithm):
+        return refused()
     return form
+
+
+def auth_token_for(state: AppState, account: str) -> str | None:
+    """The auth token of the account a webhook names: a clinic's subaccount or ours.
+
+    None for an account that is neither. Without our account SID configured, a webhook that
+    names no clinic's account is checked with our token (a forged one fails the signature).
+    """
+    settings = state.settings
+    if account and account != settings.twilio_account_sid:
+        with Session(state.engine) as session:
+            clinic = clinic_with_account(session, account)
+        if clinic is not None:
+            return clinic.twilio_auth_token
+        if settings.twilio_account_sid:
+            return None
+    return settings.twilio_auth_token
 
 
 def refused() -> JSONResponse:
@@ -79,8 +110,8 @@ async def status_callback(
 ) -> JSONResponse:
     """Apply MessageStatus to our row, only ever forwards; unknown ids get 200 so Twilio stops."""
     form = await signed_form(request, state)
-    if form is None:
-        return refused()
+    if isinstance(form, JSONResponse):
+        return form
     raw_id = request.query_params.get("message_id", "")
     if not raw_id.isdigit() or len(raw_id) > 18:
         log.warning("status callback without a usable message_id")
@@ -97,7 +128,10 @@ async def status_callback(
     # 21610 can come here too (after Twilio accepted the send): the same as a texted STOP.
     patient_id = await run_in_threadpool(unsubscribed_patient, state.engine, report)
     if patient_id is not None:
-        await run_in_threadpool(opt_out_patient, state.engine, state.gate, patient_id, now)
+        platform = platform_sender(state.settings)
+        await run_in_threadpool(
+            opt_out_patient, state.engine, state.gate, patient_id, now, platform
+        )
     return JSONResponse({"detail": outcome})
 
 
@@ -111,12 +145,14 @@ async def status_callback(
 async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Response:
     """Opt out or in, answer HELP, store replies and alert the clinic to warning signs."""
     form = await signed_form(request, state)
-    if form is None:
-        return refused()
+    if isinstance(form, JSONResponse):
+        return form
     text = Inbound(
         from_number=sender(str(form.get("From") or "")),
         body=str(form.get("Body") or ""),
         provider_id=str(form.get("MessageSid") or "")[:128] or None,
+        to=sender(str(form.get("To") or "")),
+        service=str(form.get("MessagingServiceSid") or "").strip()[:64],
     )
     answer = await run_in_threadpool(respond, state, text)
     twiml = MessagingResponse()
@@ -127,7 +163,8 @@ async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_s
 
 def respond(state: AppState, text: Inbound) -> str | None:
     """Handle the text in one transaction, email any alert it raised; the answer to text back."""
-    result = receive(state.engine, state.gate, text, datetime.now(UTC))
+    platform = platform_sender(state.settings)
+    result = receive(state.engine, state.gate, text, datetime.now(UTC), platform)
     if result.alert_id is not None:
         # A failure here is retried by beat (reminders.send_alerts), so Twilio still gets 200.
         policy = AlertPolicy.from_settings(state.settings)

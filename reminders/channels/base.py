@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from reminders.channels.senders import Sender
 from reminders.outbox.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
 
 
@@ -25,6 +26,8 @@ class Outgoing:
     reply_to: str = ""
     # Past this moment the message is useless (a time-bound prompt); providers may drop it.
     valid_until: datetime | None = None
+    # The SMS sender (the clinic's own or the platform's); None = the channel's default.
+    sender: Sender | None = None
 
 
 class SendError(Exception):

@@ -14,6 +14,7 @@ from twilio.rest import Client
 from urllib3.exceptions import HTTPError
 
 from reminders.channels.base import Outgoing, SendError
+from reminders.channels.senders import Sender
 from reminders.channels.twilio_errors import classify_answer, classify_transport
 from reminders.channels.twilio_transport import RebasedHttpClient
 from reminders.config import Settings
@@ -78,20 +79,34 @@ class TwilioChannel:
         self.config, self.clock = config, clock
         self._local = threading.local()
 
-    def client(self) -> Client:
-        """This thread's Twilio client (requests sessions are not safe to share)."""
-        client: Client | None = getattr(self._local, "client", None)
+    def client(self, sender: Sender | None = None) -> Client:
+        """This thread's client for the sender's account (a clinic's subaccount, else ours)."""
+        clients: dict[str, Client] | None = getattr(self._local, "clients", None)
         # A client made before a fork (celery prefork) would share its sockets with the parent.
-        if client is None or self._local.pid != os.getpid():
-            config = self.config
+        if clients is None or self._local.pid != os.getpid():
+            clients = {}
+            self._local.clients, self._local.pid = clients, os.getpid()
+        config = self.config
+        if sender is not None and sender.own_account:
+            account, user, password = sender.account_sid, sender.account_sid, sender.auth_token
+        elif config.api_key_sid:
+            account, user, password = config.account_sid, config.api_key_sid, config.api_key_secret
+        else:
+            account, user, password = config.account_sid, config.account_sid, config.auth_token
+        client = clients.get(account)
+        if client is None or client.password != password:
+            # Each account's client has its own connection pool and the same timeout.
             http = RebasedHttpClient(config.api_base, config.timeout_seconds)
-            if config.api_key_sid:
-                user, password = config.api_key_sid, config.api_key_secret
-            else:
-                user, password = config.account_sid, config.auth_token
-            client = Client(user, password, config.account_sid, http_client=http)
-            self._local.client, self._local.pid = client, os.getpid()
+            client = Client(user, password, account, http_client=http)
+            clients[account] = client
         return client
+
+    def sender_of(self, outgoing: Outgoing) -> Sender:
+        """The sender the message goes out as: its own, else the platform's from settings."""
+        given = outgoing.sender
+        if given is not None and (given.from_ or given.messaging_service_sid):
+            return given
+        return Sender(self.config.from_, self.config.messaging_service_sid)
 
     def status_callback(self, message_id: int) -> str:
         """Where Twilio reports delivery for our message `message_id`."""
@@ -107,12 +122,13 @@ class TwilioChannel:
         validity = self.validity_period(outgoing.valid_until)
         if validity is not None:
             params["validity_period"] = validity
-        if self.config.messaging_service_sid:
-            params["messaging_service_sid"] = self.config.messaging_service_sid
+        sender = self.sender_of(outgoing)
+        if sender.messaging_service_sid:
+            params["messaging_service_sid"] = sender.messaging_service_sid
         else:
-            params["from_"] = self.config.from_
+            params["from_"] = sender.from_
         try:
-            message = self.client().messages.create(**params)
+            message = self.client(sender).messages.create(**params)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise classify_answer(int(exc.status), _code(exc.code), _text(exc)) from exc
         except HTTPError as exc:
@@ -143,13 +159,19 @@ class TwilioChannel:
         return _provider_message(message)
 
     def sent_to(
-        self, to: str, since: datetime, until: datetime, exclude: Collection[str] = ()
+        self,
+        to: str,
+        since: datetime,
+        until: datetime,
+        exclude: Collection[str] = (),
+        account: Sender | None = None,
     ) -> list[ProviderMessage]:
         """The messages to `to` Twilio created in [since, until], newest first.
 
         SIDs in `exclude` (already recorded on other rows) are left out, so each message
         Twilio holds accounts for one outbox row only. An empty list means Twilio received
-        nothing for that number then. Raises SendError(transient) when it cannot be asked.
+        nothing for that number then. `account` names a clinic's own account to ask instead
+        of ours. Raises SendError(transient) when it cannot be asked.
         """
         start, end = since.replace(microsecond=0), until
         # Twilio filters DateSent by day, and a still-queued message has no DateSent yet:
@@ -161,7 +183,7 @@ class TwilioChannel:
         found: dict[str, ProviderMessage] = {}
         for query in queries:
             try:
-                listed = self.client().messages.list(**query)
+                listed = self.client(account).messages.list(**query)
             except (TwilioRestException, TwilioServiceException) as exc:
                 raise _lookup_failed(exc) from exc
             except (HTTPError, TwilioException, ValueError) as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -14,6 +14,8 @@ from reminders.cli.ops import EXIT_ALERT, EXIT_OK, Actor, default_actor
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
 from reminders.inbound.alert_outbox import requeue, unsent_alerts
+from reminders.inbound.replies import WARNING
+from reminders.ops.unrouted import unrouted_replies
 
 alerts_app = typer.Typer(
     help="Warning-sign alerts to clinics that are not emailed yet.", no_args_is_help=True
@@ -68,3 +70,32 @@ def retry_alerts(
         )
         console.print(f"reply {reply_id}: {verdict}")
     raise typer.Exit(EXIT_ALERT if refused else EXIT_OK)
+
+
+@alerts_app.command("unrouted")
+def list_unrouted(
+    days: Annotated[float, typer.Option(help="How far back to look.")] = 7,
+) -> None:
+    """Replies no clinic was told of (a shared sender, several clinics, none wrote last); exit
+    1 if one is a warning sign: call the clinics listed."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    with session_scope(engine_from_settings()) as session:
+        found = unrouted_replies(session, since)
+    table = Table(title="replies no clinic was told of")
+    for column in (
+        "reply",
+        "received",
+        "sender",
+        "from",
+        "kind",
+        "clinics with the number",
+        "text",
+    ):
+        table.add_column(column)
+    for reply in found:
+        table.add_row(
+            str(reply.reply_id), f"{reply.received_at:%Y-%m-%d %H:%M} UTC", reply.sender,
+            reply.from_number, reply.kind, ", ".join(reply.clinics), reply.body,
+        )  # fmt: skip
+    console.print(table)
+    raise typer.Exit(EXIT_ALERT if any(r.kind == WARNING for r in found) else EXIT_OK)

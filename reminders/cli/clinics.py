@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from reminders.channels.senders import UNCONFIGURED, own_key, platform_sender
 from reminders.cli.replans import poke_worker, replan, replan_status
 from reminders.cli.webhook_sender import send_event
 from reminders.config import load_settings
@@ -32,6 +34,7 @@ from reminders.planning.replanjobs import planning_changed, queued_job
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
 console = Console()
+TOKEN_ENV = "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN"
 
 Name = Annotated[str | None, typer.Option(help="Clinic name shown to patients.")]
 Phone = Annotated[str | None, typer.Option(help="Clinic phone, shown in HELP replies.")]
@@ -55,6 +58,25 @@ Overrides = Annotated[
     ),
 ]
 
+SmsFrom = Annotated[
+    str | None, typer.Option("--sms-from", help="The clinic's own Twilio number (E.164).")
+]
+ServiceSid = Annotated[
+    str | None,
+    typer.Option("--messaging-service-sid", help="The clinic's own Messaging Service (MG...)."),
+]
+AccountSid = Annotated[
+    str | None,
+    typer.Option(
+        "--twilio-account-sid",
+        help=f"The clinic's own Twilio (sub)account (AC...); its auth token is read from "
+        f"${TOKEN_ENV} or asked for, never echoed.",
+    ),
+]
+DefaultSender = Annotated[
+    bool, typer.Option("--default-sender", help="Go back to the platform's sender and account.")
+]
+
 
 def settings_of(**options: Any) -> dict[str, Any]:
     """Option values as clinic settings; '@path' reads overrides from a file."""
@@ -62,6 +84,45 @@ def settings_of(**options: Any) -> dict[str, Any]:
     if overrides and overrides.startswith("@"):
         overrides = Path(overrides[1:]).read_text(encoding="utf-8")
     return {**options, "protocol_overrides": overrides}
+
+
+def sender_settings(
+    sms_from: str | None, service_sid: str | None, account_sid: str | None, default: bool
+) -> dict[str, Any]:
+    """The sender options as clinic settings; the account's token from the env or a prompt."""
+    token = None
+    if account_sid is not None:
+        token = os.environ.get(TOKEN_ENV) or typer.prompt(
+            "Auth token of that account", hide_input=True
+        )
+    return {
+        "sms_from": sms_from,
+        "sms_messaging_service_sid": service_sid,
+        "twilio_account_sid": account_sid,
+        "twilio_auth_token": token,
+        "default_sender": default or None,
+    }
+
+
+def refuse_platform_sender(clinic: Clinic) -> None:
+    """A clinic's own sender or account must not be the platform's: shared unawares."""
+    settings = load_settings()
+    platform = platform_sender(settings)
+    if own_key(clinic) and own_key(clinic) in (platform.from_, platform.messaging_service_sid):
+        raise ClinicError("sender: that is the platform's sender; use --default-sender")
+    if clinic.twilio_account_sid and clinic.twilio_account_sid == settings.twilio_account_sid:
+        raise ClinicError(
+            "twilio_account_sid: that is the platform's account; leave --twilio-account-sid out"
+        )
+
+
+def sender_text(clinic: Clinic, platform_key: str) -> str:
+    """Which sender the clinic uses, for `clinics list` (never the token)."""
+    if not own_key(clinic):
+        shown = "console: Twilio not set up" if platform_key == UNCONFIGURED else platform_key
+        return f"platform ({shown})"
+    account = f", account {clinic.twilio_account_sid}" if clinic.twilio_account_sid else ""
+    return own_key(clinic) + account
 
 
 def fail(message: str) -> None:
@@ -90,6 +151,9 @@ def create(
     protocol_overrides: Overrides = None,
     sms_per_day: SmsPerDay = None,
     sms_per_week: SmsPerWeek = None,
+    sms_from: SmsFrom = None,
+    messaging_service_sid: ServiceSid = None,
+    twilio_account_sid: AccountSid = None,
     as_json: Annotated[bool, typer.Option("--json", help='Print {"id", "secret"}.')] = False,
 ) -> None:
     """Create a clinic and print its webhook secret (shown only this once)."""
@@ -97,10 +161,12 @@ def create(
         default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
         sms_per_day=sms_per_day, sms_per_week=sms_per_week,
+        **sender_settings(sms_from, messaging_service_sid, twilio_account_sid, False),
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
             clinic, secret = create_clinic(session, clinic_id, name, cli_actor(), **values)
+            refuse_platform_sender(clinic)
     except ClinicError as exc:
         fail(str(exc))
     if as_json:
@@ -115,9 +181,10 @@ def list_command() -> None:
     """Every clinic with its settings (never its secrets)."""
     with session_scope(engine_now()) as session:
         clinics = list_clinics(session)
+    platform = platform_sender(load_settings())
     table = Table(title="clinics")
     columns = ("id", "name", "phone", "alert email", "region", "window", "SMS caps", "locale",
-               "overrides")  # fmt: skip
+               "overrides", "sms sender")  # fmt: skip
     for column in columns:
         table.add_column(column)
     for clinic in clinics:
@@ -126,7 +193,7 @@ def list_command() -> None:
         overrides = ", ".join(sorted(clinic.protocol_overrides or {})) or "-"
         table.add_row(
             clinic.id, clinic.name, clinic.phone, clinic.email, clinic.default_region,
-            window, caps, clinic.locale, overrides,
+            window, caps, clinic.locale, overrides, sender_text(clinic, platform.key),
         )  # fmt: skip
     console.print(table)
 
@@ -144,12 +211,17 @@ def set_command(
     protocol_overrides: Overrides = None,
     sms_per_day: SmsPerDay = None,
     sms_per_week: SmsPerWeek = None,
+    sms_from: SmsFrom = None,
+    messaging_service_sid: ServiceSid = None,
+    twilio_account_sid: AccountSid = None,
+    default_sender: DefaultSender = False,
 ) -> None:
     """Change a clinic's settings; a change to its window, caps or overrides re-plans it."""
     values = settings_of(
         name=name, default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
         sms_per_day=sms_per_day, sms_per_week=sms_per_week,
+        **sender_settings(sms_from, messaging_service_sid, twilio_account_sid, default_sender),
     )  # fmt: skip
     try:
         with session_scope(engine_now()) as session:
@@ -157,6 +229,7 @@ def set_command(
             if clinic is None:
                 raise ClinicError(f"no clinic {clinic_id!r}")
             changed = update_clinic(session, clinic, values, cli_actor())
+            refuse_platform_sender(clinic)
             job = queued_job(session, clinic_id) if planning_changed(changed) else None
     except ClinicError as exc:
         fail(str(exc))

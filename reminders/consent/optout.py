@@ -1,4 +1,4 @@
-"""Apply a texted STOP or START to every patient with that phone number, and re-plan."""
+"""Apply a texted STOP or START to the patients on the sender it was sent to, and re-plan."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from reminders.channels.senders import (
+    NO_PLATFORM,
+    Sender,
+    clinic_sender,
+    own_key,
+    own_keys_sending_as,
+)
 from reminders.consent.gate import ConsentGate
 from reminders.consent.stops import inherit_stop, stop_elsewhere
 from reminders.db import session_scope
@@ -26,13 +33,23 @@ CHANNELS = ("sms", "email")
 
 
 def patients_with_phone(session: Session, phone: str) -> list[Patient]:
-    """Every patient, of any clinic, reachable at this number (STOP is about the number)."""
+    """Every patient, of any clinic, reachable at this number."""
     return list(session.exec(select(Patient).where(Patient.phone == phone)))
 
 
-def opt_out(session: Session, phone: str, now: datetime, source: str = "sms_stop") -> list[Patient]:
-    """Mark the number opted out of SMS and cancel its pending SMS at once."""
-    patients = patients_with_phone(session, phone)
+def on_sender(
+    session: Session, patients: list[Patient], key: str, platform: Sender
+) -> list[Patient]:
+    """Those of the patients whose clinic texts them from the sender `key` (a STOP's reach)."""
+    keys = own_keys_sending_as(key, platform)
+    clinics = {p.clinic_id: session.get(Clinic, p.clinic_id) for p in patients}
+    return [p for p in patients if own_key(clinics[p.clinic_id]) in keys]  # type: ignore[arg-type]
+
+
+def opt_out(
+    session: Session, patients: list[Patient], now: datetime, source: str = "sms_stop"
+) -> list[Patient]:
+    """Mark these patients opted out of SMS and cancel their pending SMS at once."""
     for patient in patients:
         if patient.sms_opted_out_at is None:
             patient.sms_opted_out_at = now
@@ -43,9 +60,8 @@ def opt_out(session: Session, phone: str, now: datetime, source: str = "sms_stop
     return patients
 
 
-def opt_in(session: Session, phone: str, now: datetime) -> list[Patient]:
-    """Clear the SMS opt-out and re-plan; prompts that fell due meanwhile are skipped."""
-    patients = patients_with_phone(session, phone)
+def opt_in(session: Session, patients: list[Patient], now: datetime) -> list[Patient]:
+    """Clear these patients' SMS opt-out and re-plan; prompts that fell due since are skipped."""
     for patient in patients:
         was_stopped = set(
             session.exec(
@@ -130,34 +146,57 @@ def skip_missed(session: Session, patient: Patient, ids: set[int | None], now: d
 
 
 # Built once: a Core statement skips the ORM's overhead.
-EARLIER_STOP = stop_elsewhere(sa.bindparam("phone"), sa.bindparam("patient_id"))
+EARLIER_STOP = stop_elsewhere(
+    sa.bindparam("phone"), sa.bindparam("patient_id"), sa.bindparam("clinic_id")
+)
 
 
 def honour_earlier_stop(session: Session, patient: Patient, now: datetime) -> None:
-    """A number that texted STOP stays opted out when a clinic changes a patient to it."""
+    """A number that texted STOP to a sender stays opted out of it when a clinic changes a
+    patient on that sender to it."""
     if patient.phone is None or patient.sms_opted_out_at is not None:
         return
     stopped = (
         session.connection()
-        .execute(EARLIER_STOP, {"phone": patient.phone, "patient_id": patient.id})
+        .execute(
+            EARLIER_STOP,
+            {"phone": patient.phone, "patient_id": patient.id, "clinic_id": patient.clinic_id},
+        )
         .scalar()
     )
     if inherit_stop(patient, stopped, now):
         session.add(patient)
 
 
-def opt_out_patient(engine: Engine, gate: ConsentGate, patient_id: int, now: datetime) -> None:
-    """Twilio said 21610 for this patient: treat it as a STOP from their number."""
+def opt_out_patient(
+    engine: Engine,
+    gate: ConsentGate,
+    patient_id: int,
+    now: datetime,
+    platform: Sender = NO_PLATFORM,
+) -> None:
+    """Twilio said 21610 for this patient: a STOP from their number to their clinic's sender."""
     with Session(engine) as session:
         patient = session.get(Patient, patient_id)
         phone = patient.phone if patient else None
-    if phone:
-        stop_number(engine, gate, phone, now, "carrier")
+        clinic = session.get(Clinic, patient.clinic_id) if patient else None
+    if phone and clinic is not None:
+        key = clinic_sender(clinic, platform).key
+        stop_number(engine, gate, phone, now, key, platform, source="carrier")
 
 
 def stop_number(
-    engine: Engine, gate: ConsentGate, phone: str, now: datetime, source: str = "sms_stop"
+    engine: Engine,
+    gate: ConsentGate,
+    phone: str,
+    now: datetime,
+    key: str = "",
+    platform: Sender = NO_PLATFORM,
+    source: str = "sms_stop",
 ) -> list[Patient]:
-    """Record a STOP in its own transaction, after the sends that already read consent."""
+    """Record a STOP to sender `key` ('' = the platform's) in its own transaction, after the
+    sends that already read consent."""
     with gate.changing([phone]), session_scope(engine) as session:
-        return opt_out(session, phone, now, source)
+        patients = patients_with_phone(session, phone)
+        reached = on_sender(session, patients, key or platform.key, platform)
+        return opt_out(session, reached, now, source)

@@ -109,11 +109,14 @@ class Deliverer:
         """Take send slots per sender; what does not fit waits as pending, not as an attempt."""
         allowed: list[Attempt] = []
         waiting: list[RowOutcome] = []
-        for channel in sorted({a.message.channel for a in ready}):
-            group = [a for a in ready if a.message.channel == channel]
+        groups: dict[str, list[Attempt]] = {}
+        for attempt in ready:
+            key = self.policy.rate_key(attempt.message.channel, attempt.row[2])
+            groups.setdefault(key, []).append(attempt)
+        for key, group in sorted(groups.items()):
             reason = "rate limited; waiting for a send slot"
             try:
-                grant = self.limiter.acquire(self.policy.sender(channel), len(group))
+                grant = self.limiter.acquire(key, len(group))
             except LimiterUnavailableError:
                 # Without the shared limiter nothing is sent, but the rows go straight back to
                 # pending rather than sit in `sending` until the sweeper calls them unknown.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
+from reminders.channels.senders import Sender, SenderSettings, clinic_sender, platform_sender
 from reminders.config import Settings
 
 
@@ -30,7 +30,8 @@ class DeliveryPolicy:
     longest_send: timedelta = timedelta(seconds=20)
     concurrency: int = 8
     chunk_size: int | None = None
-    senders: Mapping[str, str] = field(default_factory=dict)
+    # The platform's SMS sender; a clinic with its own sends as that instead.
+    sms_sender: Sender = Sender()
 
     def __post_init__(self) -> None:
         if not self.link_key:
@@ -58,14 +59,18 @@ class DeliveryPolicy:
         # the row to reconciliation, and then to another worker.
         return min(self.longest_send, self.lease / 2)
 
-    def sender(self, channel: str) -> str:
-        """The rate-limit key of a channel."""
-        return self.senders.get(channel, channel)
+    def sender_of(self, channel: str, clinic: SenderSettings) -> Sender | None:
+        """The SMS sender of the clinic's texts (None for email)."""
+        return clinic_sender(clinic, self.sms_sender) if channel == "sms" else None
+
+    def rate_key(self, channel: str, clinic: SenderSettings) -> str:
+        """The rate-limit key: per sender as Twilio counts it, or the channel's name."""
+        sender = self.sender_of(channel, clinic)
+        return channel if sender is None else sender.key
 
     @classmethod
     def from_settings(cls, settings: Settings, link_key: bytes) -> DeliveryPolicy:
         """The worker's policy; `link_key` is read by the caller (it may touch var/)."""
-        sms = settings.twilio_messaging_service_sid or settings.twilio_from or "console-sms"
         timeout = max(settings.twilio_timeout_seconds, settings.smtp_timeout_seconds)
         return cls(
             public_url=settings.public_url,
@@ -76,5 +81,5 @@ class DeliveryPolicy:
             lease=timedelta(seconds=settings.lease_seconds),
             longest_send=timedelta(seconds=2 * timeout),
             concurrency=settings.send_concurrency,
-            senders={"sms": sms, "email": "email"},
+            sms_sender=platform_sender(settings),
         )

@@ -91,12 +91,17 @@ class Transmitter:
             else:
                 ready.append((attempt, prepared))
         # Committed before any request: after a crash mid-send, reconciliation looks for
-        # exactly the text that went out, even if the template changes since.
-        # With the version of the templates it came from (Message.template_version).
+        # exactly the text that went out, even if the template changes since; with the version
+        # of the templates it came from (Message.template_version) and, for SMS, the sender key
+        # (inbound routing finds which clinic last wrote to a number from a sender).
         record_renders(
             self.engine,
             {
-                o.message_id: (text_digest(o.text) if o.channel == "sms" else None, self.stamp(a))
+                o.message_id: (
+                    text_digest(o.text) if o.channel == "sms" else None,
+                    self.stamp(a),
+                    (o.sender.key if o.sender else "") if o.channel == "sms" else None,
+                )
                 for a, o in ready
             },
         )
@@ -129,7 +134,7 @@ class Transmitter:
         """
         message, patient, clinic, treatment = row
         policy = self.policy
-        return compose(
+        outgoing = compose(
             message,
             patient,
             clinic,
@@ -140,6 +145,7 @@ class Transmitter:
             policy.link_key,
             delivered_at,
         )
+        return replace(outgoing, sender=policy.sender_of(message.channel, clinic))
 
     def hand_back(
         self, attempt: Attempt, reason: str, delay: timedelta = timedelta(0)

@@ -13,7 +13,19 @@ from pydantic import AfterValidator, Field, StringConstraints, ValidationError, 
 from pydantic_core import PydanticCustomError
 from sqlmodel import Session, col, select
 
-from reminders.intake.fields import Email, Locale, Model, Phone, Region, Url, Window, problems
+from reminders.intake.fields import (
+    AccountSid,
+    AuthToken,
+    Email,
+    Locale,
+    Model,
+    Phone,
+    Region,
+    ServiceSid,
+    Url,
+    Window,
+    problems,
+)
 from reminders.models import Clinic, utcnow
 from reminders.ops import audit
 from reminders.planning.facts import policy_of
@@ -93,6 +105,13 @@ def update_clinic(
     return new
 
 
+def clinic_with_account(session: Session, account_sid: str) -> Clinic | None:
+    """A clinic whose own Twilio (sub)account this is, if any."""
+    return session.exec(
+        select(Clinic).where(Clinic.twilio_account_sid == account_sid).limit(1)
+    ).first()
+
+
 def list_clinics(session: Session) -> list[Clinic]:
     """Every clinic, by id."""
     return list(session.exec(select(Clinic).order_by(col(Clinic.id))))
@@ -158,6 +177,16 @@ class ClinicSettings(Model):
     # At most one an hour: a cap is there to keep texting rare, not to be worked around.
     sms_per_day: Annotated[int, Field(ge=0, le=MAX_SMS_PER_DAY)] | None = None
     sms_per_week: Annotated[int, Field(ge=0, le=7 * MAX_SMS_PER_DAY)] | None = None
+    # The clinic's own Twilio sender: a number or a Messaging Service (setting one clears the
+    # other), optionally in its own (sub)account; default_sender goes back to the platform's.
+    default_sender: bool | None = None
+    sms_from: Phone | None = None
+    sms_messaging_service_sid: ServiceSid | None = None
+    twilio_account_sid: AccountSid | None = None
+    twilio_auth_token: AuthToken | None = None
+
+
+SENDER_FIELDS = ("sms_from", "sms_messaging_service_sid", "twilio_account_sid", "twilio_auth_token")
 
 
 def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:
@@ -170,11 +199,38 @@ def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:
         raise ClinicError(
             "; ".join(f"{p['field']}: {p['problem']}" for p in problems(exc))
         ) from None
-    for name in checked.model_fields_set - {"window"}:
+    set_sender(clinic, checked)
+    for name in checked.model_fields_set - {"window", "default_sender", *SENDER_FIELDS}:
         setattr(clinic, name, getattr(checked, name))
     if checked.window is not None:
         clinic.window_start, clinic.window_end = checked.window
     checked_policy(clinic)
+
+
+def set_sender(clinic: Clinic, checked: ClinicSettings) -> None:
+    """Apply the sender settings; ClinicError when they do not make one whole sender."""
+    if checked.default_sender:
+        if checked.model_fields_set & set(SENDER_FIELDS):
+            raise ClinicError("default_sender: cannot be combined with a sender of the clinic's")
+        for name in SENDER_FIELDS:
+            setattr(clinic, name, "")
+        return
+    if checked.sms_from is not None:
+        clinic.sms_from, clinic.sms_messaging_service_sid = checked.sms_from, ""
+    if checked.sms_messaging_service_sid is not None:
+        if checked.sms_from is not None:
+            raise ClinicError("sms_from: give a number or a Messaging Service, not both")
+        clinic.sms_messaging_service_sid, clinic.sms_from = checked.sms_messaging_service_sid, ""
+    account, token = checked.twilio_account_sid, checked.twilio_auth_token
+    if (account is None) != (token is None):
+        raise ClinicError("twilio_account_sid: give the account SID and its auth token together")
+    if account is not None and token is not None:
+        clinic.twilio_account_sid, clinic.twilio_auth_token = account, token
+    if clinic.twilio_account_sid and not (clinic.sms_from or clinic.sms_messaging_service_sid):
+        raise ClinicError(
+            "twilio_account_sid: a clinic's own account needs its own sender "
+            "(a number or Messaging Service of that account)"
+        )
 
 
 # The planner's policy fields, as the settings that set them are named.

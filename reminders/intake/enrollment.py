@@ -146,7 +146,8 @@ def upsert_statement(
         # Read in the same round trip: every treatment.completed needs it.
         # Named as text: SQLAlchemy does not correlate a subquery in RETURNING to the row.
         phone, row_id = f"{table.name}.phone", f"{table.name}.id"
-        stopped = stop_elsewhere(sa.literal_column(phone), sa.literal_column(row_id))
+        clinic_id: sa.ColumnClause[Any] = sa.literal_column(f"{table.name}.clinic_id")
+        stopped = stop_elsewhere(sa.literal_column(phone), sa.literal_column(row_id), clinic_id)
         extras.append(stopped.scalar_subquery().label("stopped_elsewhere"))
     upsert = statement.on_conflict_do_update(
         index_elements=["clinic_id", "external_id"], set_=changes, where=owner

@@ -167,6 +167,20 @@ Window = Annotated[tuple[time, time], BeforeValidator(_window)]
 Url = Annotated[
     str, rule(lambda url: bool(re.match(r"^https?://[^\s/]+", url)), "url", "an http(s) URL")
 ]
+# Twilio's identifiers: a Messaging Service SID and an account (or subaccount) SID.
+ServiceSid = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    rule(lambda sid: bool(re.fullmatch(r"MG[0-9a-fA-F]{32}", sid)), "sid", "MG and 32 hex digits"),
+]
+AccountSid = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    rule(lambda sid: bool(re.fullmatch(r"AC[0-9a-fA-F]{32}", sid)), "sid", "AC and 32 hex digits"),
+]
+AuthToken = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=16, max_length=200), NO_NUL
+]
 
 # Our wording where pydantic's is less clear about the rule.
 RULES = {

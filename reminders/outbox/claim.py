@@ -176,17 +176,26 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record_renders(engine: Engine, renders: Mapping[int, tuple[str | None, str]]) -> None:
-    """Store each row's SMS text digest and template version, committed before the sends,
-    while the row is still `sending` (one statement for the chunk)."""
+def record_renders(
+    engine: Engine, renders: Mapping[int, tuple[str | None, str, str | None]]
+) -> None:
+    """Store each row's SMS text digest, template version and SMS sender key, committed before
+    the sends, while the row is still `sending` (one statement for the chunk)."""
     if not renders:
         return
     stmt = (
         update(MESSAGES)
         .where(M.id == bindparam("b_id"), M.status == lc.SENDING)
-        .values(sent_digest=bindparam("b_digest"), template_version=bindparam("b_version"))
+        .values(
+            sent_digest=bindparam("b_digest"),
+            template_version=bindparam("b_version"),
+            sender=bindparam("b_sender"),
+        )
     )
-    params = [{"b_id": i, "b_digest": d, "b_version": v} for i, (d, v) in renders.items()]
+    params = [
+        {"b_id": i, "b_digest": d, "b_version": v, "b_sender": k}
+        for i, (d, v, k) in renders.items()
+    ]
     with engine.begin() as connection:
         connection.execute(stmt, params)
 

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from reminders.channels.base import SendError
-from reminders.models import MESSAGES, PATIENTS, movable
+from reminders.channels.senders import NO_PLATFORM, Sender, clinic_sender
+from reminders.models import CLINICS, MESSAGES, PATIENTS, movable
 from reminders.outbox import lifecycle as lc
 from reminders.outbox.claim import text_digest
 
@@ -35,6 +36,8 @@ class SentQuery:
     texts: frozenset[str] = frozenset()
     # The digest of the text stored before the send; None for rows sent before it was kept.
     digest: str | None = None
+    # The clinic's own provider account to ask, when its texts go out through one.
+    account: Sender | None = None
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,22 @@ def reconcile_unknown(
     lease: timedelta,
     limit: int = 200,
     texts: Callable[[int], frozenset[str]] = lambda _message_id: frozenset(),
+    platform: Sender = NO_PLATFORM,
 ) -> dict[str, int]:
     """Ask each provider about unknown rows older than `grace` (callbacks get the first say).
 
     `texts` renders a row's possible texts again, so a provider's message is credited only to
-    the row that sent it.
+    the row that sent it. `platform` is the platform's SMS sender, as the deliverer's.
     """
     counts = {FOUND: 0, NOT_FOUND: 0, CANNOT_TELL: 0}
     for row in unknown_rows(engine, list(finders), now - grace, limit):
-        finding = finders[row.channel].find(sent_query(engine, row, now, lease, texts))
+        if sender_changed(row, platform):
+            # The account it went through may not be the one we would ask: "not found" there
+            # would mean a resend. An operator decides.
+            log.warning("message %s: its clinic changed sender since; not looked up", row.id)
+            finding = Finding(CANNOT_TELL)
+        else:
+            finding = finders[row.channel].find(sent_query(engine, row, now, lease, texts))
         counts[finding.verdict] += 1
         settle(engine, row.id, finding, now)
     return counts
@@ -115,8 +125,14 @@ def unknown_rows(engine: Engine, channels: list[str], before: datetime, limit: i
             M.sent_digest,
             PATIENTS.c.phone,
             PATIENTS.c.email,
+            M.sender,
+            CLINICS.c.sms_from,
+            CLINICS.c.sms_messaging_service_sid,
+            CLINICS.c.twilio_account_sid,
+            CLINICS.c.twilio_auth_token,
         )
         .join(PATIENTS, PATIENTS.c.id == M.patient_id)
+        .join(CLINICS, CLINICS.c.id == M.clinic_id)
         # Only channels whose provider can be asked: rows of the others wait for an operator
         # and must not fill every batch, keeping askable rows from ever being looked at.
         .where(M.status == lc.UNKNOWN, M.updated_at <= before, M.channel.in_(channels))
@@ -147,7 +163,21 @@ def sent_query(
         # Rendering again is only the fallback, for rows whose digest was never stored.
         texts=frozenset() if row.sent_digest else texts(row.id),
         digest=row.sent_digest,
+        account=account_of(row),
     )
+
+
+def sender_changed(row: Any, platform: Sender) -> bool:
+    """Whether an unknown SMS row went out as another sender than its clinic's now."""
+    return bool(row.channel == "sms" and row.sender) and (
+        row.sender != clinic_sender(row, platform).key
+    )
+
+
+def account_of(row: Any) -> Sender | None:
+    """The clinic's own Twilio account (a subaccount) from an unknown row, if it has one."""
+    account = Sender(account_sid=row.twilio_account_sid, auth_token=row.twilio_auth_token)
+    return account if row.channel == "sms" and account.own_account else None
 
 
 def known_provider_ids(engine: Engine, channel: str, to: str) -> frozenset[str]:
@@ -170,9 +200,11 @@ class LookupFinder:
 
     def find(self, query: SentQuery) -> Finding:
         """FOUND with the provider's id, NOT_FOUND, or CANNOT_TELL when it cannot be told."""
+        # Only a clinic's own account is named: channels without accounts are asked as before.
+        extra = {"account": query.account} if query.account is not None else {}
         try:
             found = self.channel.sent_to(
-                query.to, query.since, query.until, exclude=query.known_provider_ids
+                query.to, query.since, query.until, exclude=query.known_provider_ids, **extra
             )
         except SendError as error:
             log.warning("reconcile of message %s postponed: %s", query.message_id, error)

@@ -33,6 +33,8 @@ class FakeTwilioHTTPServer(ThreadingHTTPServer):
         self.state, self.account_sid, self.auth_token = state, account_sid, auth_token
         self.stopping = threading.Event()
         self.auto_status: str | None = None
+        # Subaccounts (a clinic's own): SID -> auth token; each reaches only its own messages.
+        self.subaccounts: dict[str, str] = {}
 
 
 class TwilioHandler(BaseHTTPRequestHandler):
@@ -80,13 +82,17 @@ class TwilioHandler(BaseHTTPRequestHandler):
         return self.reply(404, error_json(404, 20404))
 
     def authorized(self) -> bool:
-        """HTTP Basic with the account SID and token, or any API key (SK...)."""
+        """HTTP Basic with the account SID and token, a subaccount's on its own URLs, or any
+        API key (SK...)."""
         header = self.headers.get("Authorization", "")
         user, _, password = "", "", ""
         if header.startswith("Basic "):
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        ok = user.startswith("SK") or (
-            user == self.server.account_sid and password == self.server.auth_token
+        subaccount = self.server.subaccounts.get(user)
+        ok = (
+            user.startswith("SK")
+            or (user == self.server.account_sid and password == self.server.auth_token)
+            or (subaccount == password and f"/Accounts/{user}/" in self.path)
         )
         if not ok:
             self.reply(401, error_json(401, 20003))
@@ -125,7 +131,8 @@ class TwilioHandler(BaseHTTPRequestHandler):
     def page(self, account_sid: str, query: str) -> dict[str, Any]:
         """GET Messages.json with To/From/DateSent filters, newest first."""
         params = {k: v[-1] for k, v in parse_qs(query).items()}
-        selected = [m for m in self.server.state.snapshot() if matches(m, params)]
+        state = self.server.state.snapshot()
+        selected = [m for m in state if m.account_sid == account_sid and matches(m, params)]
         selected.sort(key=lambda m: m.date_created, reverse=True)
         size = int(params.get("PageSize", 50))
         rest = urlencode({k: v for k, v in params.items() if k not in ("PageSize", "Page")})
@@ -192,6 +199,7 @@ def public(message: Received) -> dict[str, Any]:
     """A received message for /_fake/messages."""
     return {
         "sid": message.sid,
+        "account_sid": message.account_sid,
         "to": message.to,
         "from": message.from_,
         "body": message.body,

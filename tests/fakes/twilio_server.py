@@ -67,6 +67,10 @@ class FakeTwilio:
         """REMINDERS_TWILIO_* variables pointing at this fake."""
         return twilio_env(self.base_url, self.account_sid, self.auth_token)
 
+    def add_subaccount(self, account_sid: str, auth_token: str) -> None:
+        """Accept this subaccount's credentials on its own Messages URLs."""
+        self.server.subaccounts[account_sid] = auth_token
+
     def fail(self, status: int = 500, code: int | None = None, **rule: Any) -> Fault:
         """Answer errors by rule: e.g. fail(429, 20429, times=2) or fail(500, probability=.1)."""
         fault = Fault(status=status, code=code, **rule)

@@ -1,7 +1,7 @@
 """clinic template overrides and branding, with history; messages name their template version
 
 Revision ID: 0008_clinic_templates
-Revises: 0006_audit_scope
+Revises: 0007_senders
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import reminders.models
 
 revision: str = "0008_clinic_templates"
-down_revision: str | None = "0006_audit_scope"
+down_revision: str | None = "0007_senders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
