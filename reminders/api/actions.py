@@ -1,6 +1,6 @@
 """Operator POST actions on messages: retry, resend unknown, cancel, mark resolved.
 
-Each runs within the operator's clinics: another clinic's message answers 404 and nothing is
+Each runs within the operator's clinics: another clinic's message answers 403 and nothing is
 written, exactly as for a message that does not exist.
 """
 
@@ -12,11 +12,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
 
 from reminders.api.auth import Operator, acting_operator
 from reminders.api.deps import AppState, app_state
-from reminders.api.ops import missing
+from reminders.api.ops import missing, not_yours
 from reminders.db import session_scope
+from reminders.models import Message
 from reminders.ops import actions as operations
 
 router = APIRouter(prefix="/ops", tags=["operators"], include_in_schema=False)
@@ -39,7 +41,10 @@ def act(
         return missing(request, who, f"action {action!r}")
     result = _run(state, action, message_id, who, resend_unknown == "yes")
     if not result.found:
-        return missing(request, who, f"message {message_id}")
+        with Session(state.engine) as session:
+            exists = session.get(Message, message_id) is not None
+        what = f"message {message_id}"
+        return not_yours(request, who, what) if exists else missing(request, who, what)
     word = "done" if result.ok else "refused"
     notice = f"message {message_id}: {result.action.replace('_', ' ')} {word}: {result.detail}"
     # Only ever redirect inside the dashboard.

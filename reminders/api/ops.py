@@ -1,7 +1,7 @@
 """The operator dashboard's pages: overview, messages, a patient's timeline, problems, audit.
 
 Every page shows only the clinics of the signed-in operator (staff: their own clinic); another
-clinic's patient answers 404, the same as a patient that does not exist.
+clinic's patient answers 403 and shows nothing of it; one that does not exist, 404.
 """
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ def render(
 
 
 def missing(request: Request, who: Operator, what: str) -> HTMLResponse:
-    """404: no such thing, or not one of this operator's clinics (the two look the same)."""
+    """404: no such thing."""
     return render(request, "missing.html", who, status_code=404, what=what)
+
+
+def not_yours(request: Request, who: Operator, what: str) -> HTMLResponse:
+    """403: it exists, in a clinic this operator may not see (nothing of it is shown)."""
+    return render(request, "not_yours.html", who, status_code=403, what=what)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -105,8 +110,10 @@ def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> 
     """One patient's prompts as a picture on a time axis, and as a table with reasons."""
     with Session(state.engine) as session:
         patient = session.get(Patient, patient_id)
-        if patient is None or not who.sees(patient.clinic_id):
+        if patient is None:
             return missing(request, who, f"patient {patient_id}")
+        if not who.sees(patient.clinic_id):
+            return not_yours(request, who, f"patient {patient_id}")
         rows = listing.patient_messages(session, patient_id)
         treatments = listing.patient_treatments(session, patient_id)
     picture = timeline.lay_out(rows, _now())
