@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -220,3 +221,29 @@ def test_the_audit_page_filters_by_action_within_the_clinic(
     assert "op:bea" not in page  # her login is another action
     logins = client.get("/ops/audit?action=login").text
     assert "op:bea" in logins and "marker-clinic-b" not in logins
+
+
+def test_a_reply_no_clinic_was_told_of_shows_to_admins_only(
+    client: TestClient, engine: Engine
+) -> None:
+    world = TwoClinics(engine)
+    with session_scope(engine) as session:
+        session.add(
+            InboundReply(
+                clinic_id=None,
+                patient_id=None,
+                from_number=world.a.patient.phone or "",
+                sender="+15550009999",
+                body="fever and pus",
+                kind=WARNING,
+                received_at=datetime.now(UTC),
+            )
+        )
+    add_operator(engine, "ada", "admin")
+    add_operator(engine, "bea", "staff", "clinic-b")
+    login(client, "ada")
+    unrouted = client.get("/ops/problems").text.split('id="unrouted"')[1].split("</table>")[0]
+    assert "fever and pus" in unrouted and "clinic-a" in unrouted
+    assert (world.a.patient.phone or "unset") not in unrouted
+    login(client, "bea")
+    assert 'id="unrouted"' not in client.get("/ops/problems").text

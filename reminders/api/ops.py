@@ -6,7 +6,7 @@ clinic's patient answers 403 and shows nothing of it; one that does not exist, 4
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ from reminders.inbound.alert_outbox import unsent_alerts
 from reminders.intake.warnings import contact_warnings, spacing_warning
 from reminders.models import Patient
 from reminders.ops import audit_listing, listing, overview, timeline
+from reminders.ops.unrouted import unrouted_replies
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["duration"] = lambda seconds: human_duration(float(seconds))
@@ -133,14 +134,22 @@ def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> 
     )
 
 
+# Replies of no clinic shown on the problems page: recent enough to still call the clinics.
+UNROUTED_DAYS = timedelta(days=14)
+
+
 @router.get("/problems", response_class=HTMLResponse)
 def problems_page(request: Request, who: Who, state: State) -> HTMLResponse:
     """Failed, dead and unknown rows with their actions, unsent clinic alerts, the audit trail."""
     with Session(state.engine) as session:
         rows = listing.problems(session, who.clinic_ids)
         audit = audit_listing.find_entries(session, audit_listing.AuditFilter(), who.clinic_ids)
+        since = _now() - UNROUTED_DAYS
+        unrouted = unrouted_replies(session, since, who.clinic_ids, limit=50)
     alerts = unsent_alerts(state.engine, who.clinic_ids)
-    return render(request, "problems.html", who, rows=rows, audit=audit, alerts=alerts)
+    return render(
+        request, "problems.html", who, rows=rows, audit=audit, alerts=alerts, unrouted=unrouted
+    )
 
 
 @router.get("/audit", response_class=HTMLResponse)

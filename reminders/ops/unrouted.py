@@ -31,7 +31,10 @@ class UnroutedReply:
 
 
 def unrouted_replies(
-    session: Session, since: datetime, clinic_ids: frozenset[str] | None = None
+    session: Session,
+    since: datetime,
+    clinic_ids: frozenset[str] | None = None,
+    limit: int = 200,
 ) -> list[UnroutedReply]:
     """Replies kept with no clinic since `since`, newest first; for every-clinic operators only.
 
@@ -46,6 +49,7 @@ def unrouted_replies(
         .where(R.clinic_id.is_(None), R.received_at >= since, R.kind.not_in((OPT_OUT, OPT_IN)))
         .where(sa.exists(at_number))
         .order_by(R.received_at.desc())
+        .limit(limit)
     ).all()
     found = []
     for row in rows:
