@@ -23,12 +23,18 @@ from reminders.inbound.alert_outbox import AlertPolicy, deliver_alert
 from reminders.inbound.handler import Inbound, receive
 from reminders.inbound.help_answer import help_text
 from reminders.intake.clinics import clinic_with_account
-from reminders.intake.fields import e164
+from reminders.intake.fields import e164, row_id
 from reminders.outbox.status_callbacks import Report, apply_report, unsubscribed_patient
 
 router = APIRouter(tags=["twilio webhooks"])
 log = logging.getLogger(__name__)
 REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": schemas.Refusal,
+        **schemas.json_example(
+            "A signed form without a field Twilio always sends", {"detail": "MessageSid: required"}
+        ),
+    },
     401: {
         "model": schemas.Refusal,
         **schemas.json_example(
@@ -83,6 +89,15 @@ def auth_token_for(state: AppState, account: str) -> str | None:
     return settings.twilio_auth_token
 
 
+def unsigned_fields(form: FormData, required: tuple[str, ...]) -> JSONResponse | None:
+    """The 400 answer to a signed form lacking a field Twilio always sends, else None."""
+    absent = [name for name in required if not str(form.get(name) or "").strip()]
+    if not absent:
+        return None
+    log.warning("Twilio webhook without %s: ignored", ", ".join(absent))
+    return JSONResponse({"detail": f"{', '.join(absent)}: required"}, status_code=400)
+
+
 def refused() -> JSONResponse:
     """The 401 answer to an unsigned request."""
     return JSONResponse({"detail": "missing or bad X-Twilio-Signature"}, status_code=401)
@@ -112,13 +127,16 @@ async def status_callback(
     form = await signed_form(request, state)
     if isinstance(form, JSONResponse):
         return form
-    raw_id = request.query_params.get("message_id", "")
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    missing = unsigned_fields(form, ("MessageSid", "MessageStatus"))
+    if missing:
+        return missing
+    message_id = row_id(request.query_params.get("message_id", ""))
+    if message_id is None:
         log.warning("status callback without a usable message_id")
         return JSONResponse({"detail": "no message_id; ignored"})
     report = Report(
-        message_id=int(raw_id),
-        provider_id=str(form.get("MessageSid") or "")[:128],
+        message_id=message_id,
+        provider_id=str(form.get("MessageSid"))[:128],
         status=str(form.get("MessageStatus") or "").lower(),
         error_code=str(form.get("ErrorCode") or "")[:32] or None,
     )
@@ -147,6 +165,9 @@ async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_s
     form = await signed_form(request, state)
     if isinstance(form, JSONResponse):
         return form
+    missing = unsigned_fields(form, ("MessageSid", "From"))
+    if missing:
+        return missing
     text = Inbound(
         from_number=sender(str(form.get("From") or "")),
         body=str(form.get("Body") or ""),
