@@ -69,6 +69,12 @@ async def signed_form(request: Request, state: AppState) -> FormData | JSONRespo
     params = {key: str(value) for key, value in form.multi_items()}
     if not token or not RequestValidator(token).validate(url, params, signature, algorithm):
         return refused()
+    # PostgreSQL cannot compare or store NUL: a 400 naming the field, not a 500 (a text's
+    # Body is the patient's words: its NULs are dropped where it is stored).
+    nul = sorted(k for k, v in params.items() if "\x00" in k + v and k != "Body")
+    if nul:
+        detail = f"{', '.join(nul)[:200]}: must not contain NUL characters"
+        return JSONResponse({"detail": detail}, status_code=400)
     return form
 
 

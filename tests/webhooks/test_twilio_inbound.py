@@ -202,3 +202,14 @@ def test_a_signed_empty_form_stores_nothing(hooks: Hooks) -> None:
         assert answer.status_code == 400, answer.text
     assert hooks.counts() == before
     assert sms_statuses(hooks) == {"pending"}
+
+
+def test_a_signed_form_with_a_nul_is_refused_by_name(hooks: Hooks) -> None:
+    enroll(hooks)
+    before = hooks.counts()
+    answer = hooks.post_twilio(
+        "/v1/twilio/inbound", {"From": PHONE, "Body": "STOP", "MessageSid": "SM\x00"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"detail": "MessageSid: must not contain NUL characters"}
+    assert hooks.counts() == before
