@@ -9,7 +9,8 @@ import pytest
 
 from reminders.api.sessions import COOKIE
 from reminders.cli.webhook_sender import signed_headers
-from tests.webhooks.conftest import OPERATOR_TOKEN, Hooks, treatment_completed
+from reminders.intake.csv_rows import import_rows
+from tests.webhooks.conftest import CLINIC, NOW, OPERATOR_TOKEN, Hooks, treatment_completed
 
 BEARER = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 HUGE = "9" * 30
@@ -209,3 +210,23 @@ def test_odd_login_forms_are_refused_with_the_form(hooks: Hooks, form: dict[str,
     answer = hooks.client.post("/ops/login", data=form)
     assert 400 <= answer.status_code < 500, answer.text
     assert answer.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("ended_at", ["2029-04-01T10:00:00+02:00", "9999-12-31T23:59:59-14:00"])
+def test_a_csv_row_with_an_implausible_date_is_rejected_like_the_event(
+    hooks: Hooks, ended_at: str
+) -> None:
+    row = {
+        "external_id": "p-csv",
+        "first_name": "Ana",
+        "timezone": "Europe/Madrid",
+        "treatment_id": "t-csv",
+        "ended_at": ended_at,
+    }
+    before = hooks.counts()
+    report = import_rows(hooks.engine, CLINIC, [(2, row)], clock=lambda: NOW)
+    assert report.rejected_rows == 1
+    [rejection] = report.rejections
+    assert rejection.column == "ended_at", rejection
+    assert "within a year" in rejection.problem or "2000 and 2100" in rejection.problem
+    assert hooks.counts() == before
