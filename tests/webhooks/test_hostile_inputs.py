@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from reminders.api.sessions import COOKIE
 from reminders.cli.webhook_sender import signed_headers
 from reminders.intake.csv_rows import import_rows
+from tests.opsclient import add_operator, login, make_client
 from tests.webhooks.conftest import CLINIC, NOW, OPERATOR_TOKEN, Hooks, treatment_completed
 
 BEARER = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -230,3 +233,14 @@ def test_a_csv_row_with_an_implausible_date_is_rejected_like_the_event(
     assert rejection.column == "ended_at", rejection
     assert "within a year" in rejection.problem or "2000 and 2100" in rejection.problem
     assert hooks.counts() == before
+
+
+def test_a_non_ascii_csrf_token_is_refused(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    add_operator(engine, "ana")
+    with make_client(database_url, redis_url, key_prefix, tmp_path) as client:
+        login(client, "ana")
+        answer = client.post("/ops/messages/1/cancel", data={"csrf_token": "\u00e9t\u00e9"})
+    assert answer.status_code == 403, answer.text
+    assert "CSRF" in answer.text

@@ -25,7 +25,7 @@ from tests.webhooks.conftest import (
 from tests.webhooks.signing import SIGNER, Signer
 
 # Per operation: enough to reach deep event fields, few enough for a couple of minutes.
-MAX_EXAMPLES = 60
+MAX_EXAMPLES = 100
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 
