@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -51,15 +51,22 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def signed_form(request: Request, state: AppState) -> FormData | JSONResponse:
+class Signed(NamedTuple):
+    """A form Twilio signed, and the clinic whose subaccount signed it (None: our account)."""
+
+    form: FormData
+    clinic_id: str | None
+
+
+async def signed_form(request: Request, state: AppState) -> Signed | JSONResponse:
     """The form Twilio posted, checked with its account's auth token; else the refusal."""
     form = await request.form()
     signature = request.headers.get("x-twilio-signature", "")
     if not signature:
         return refused()
     account = str(form.get("AccountSid") or "")
-    token = await run_in_threadpool(auth_token_for, state, account)
-    if token is None:
+    found = await run_in_threadpool(auth_token_for, state, account)
+    if found is None:
         log.warning("Twilio webhook from an account that is neither ours nor a clinic's")
         return JSONResponse({"detail": "unknown AccountSid"}, status_code=403)
     url = state.settings.public_url.rstrip("/") + request.url.path
@@ -67,6 +74,7 @@ async def signed_form(request: Request, state: AppState) -> FormData | JSONRespo
         url += "?" + request.url.query
     algorithm = get_signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
     params = {key: str(value) for key, value in form.multi_items()}
+    token, clinic_id = found
     if not token or not RequestValidator(token).validate(url, params, signature, algorithm):
         return refused()
     # PostgreSQL cannot compare or store NUL: a 400 naming the field, not a 500 (a text's
@@ -75,11 +83,11 @@ async def signed_form(request: Request, state: AppState) -> FormData | JSONRespo
     if nul:
         detail = f"{', '.join(nul)[:200]}: must not contain NUL characters"
         return JSONResponse({"detail": detail}, status_code=400)
-    return form
+    return Signed(form, clinic_id)
 
 
-def auth_token_for(state: AppState, account: str) -> str | None:
-    """The auth token of the account a webhook names: a clinic's subaccount or ours.
+def auth_token_for(state: AppState, account: str) -> tuple[str, str | None] | None:
+    """The auth token of the account a webhook names and its clinic: a subaccount's, or ours.
 
     None for an account that is neither. Without our account SID configured, a webhook that
     names no clinic's account is checked with our token (a forged one fails the signature).
@@ -89,10 +97,10 @@ def auth_token_for(state: AppState, account: str) -> str | None:
         with Session(state.engine) as session:
             clinic = clinic_with_account(session, account)
         if clinic is not None:
-            return clinic.twilio_auth_token
+            return clinic.twilio_auth_token, clinic.id
         if settings.twilio_account_sid:
             return None
-    return settings.twilio_auth_token
+    return settings.twilio_auth_token, None
 
 
 def unsigned_fields(form: FormData, required: tuple[str, ...]) -> JSONResponse | None:
@@ -130,9 +138,10 @@ async def status_callback(
     request: Request, state: Annotated[AppState, Depends(app_state)]
 ) -> JSONResponse:
     """Apply MessageStatus to our row, only ever forwards; unknown ids get 200 so Twilio stops."""
-    form = await signed_form(request, state)
-    if isinstance(form, JSONResponse):
-        return form
+    signed = await signed_form(request, state)
+    if isinstance(signed, JSONResponse):
+        return signed
+    form = signed.form
     missing = unsigned_fields(form, ("MessageSid", "MessageStatus"))
     if missing:
         return missing
@@ -145,6 +154,7 @@ async def status_callback(
         provider_id=str(form.get("MessageSid"))[:128],
         status=str(form.get("MessageStatus") or "").lower(),
         error_code=str(form.get("ErrorCode") or "")[:32] or None,
+        clinic_id=signed.clinic_id,
     )
     now = datetime.now(UTC)
     outcome = await run_in_threadpool(apply_report, state.engine, report, now)
@@ -168,9 +178,10 @@ async def status_callback(
 )
 async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Response:
     """Opt out or in, answer HELP, store replies and alert the clinic to warning signs."""
-    form = await signed_form(request, state)
-    if isinstance(form, JSONResponse):
-        return form
+    signed = await signed_form(request, state)
+    if isinstance(signed, JSONResponse):
+        return signed
+    form = signed.form
     missing = unsigned_fields(form, ("MessageSid", "From"))
     if missing:
         return missing

@@ -36,6 +36,15 @@ class Report:
     provider_id: str  # MessageSid: never empty (the route refuses a report without one)
     status: str
     error_code: str | None = None
+    # The clinic whose Twilio subaccount signed the report: it may only speak of that clinic's
+    # messages. None: our own account, which sends for every clinic.
+    clinic_id: str | None = None
+
+
+def _its_own(report: Report) -> sa.ColumnElement[bool]:
+    """The report's message, within the signing subaccount's clinic."""
+    own = MESSAGES.c.id == report.message_id
+    return own if report.clinic_id is None else own & (MESSAGES.c.clinic_id == report.clinic_id)
 
 
 # Twilio's code for a number that unsubscribed at the carrier (replied STOP to Twilio).
@@ -54,7 +63,7 @@ def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
     with engine.connect() as connection:
         patient_id = connection.execute(
             sa.select(MESSAGES.c.patient_id)
-            .where(MESSAGES.c.id == report.message_id)
+            .where(_its_own(report))
             .where(MESSAGES.c.provider_id == report.provider_id)
         ).scalar()
     return int(patient_id) if patient_id is not None else None
@@ -69,7 +78,7 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
     # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
     statement = (
         sa.update(MESSAGES)
-        .where(MESSAGES.c.id == report.message_id)
+        .where(_its_own(report))
         .where(movable(move))
         # The report proves only its own message: the row's SID, or none yet (a send in flight
         # or of unknown outcome, whose SID the report supplies).
@@ -89,9 +98,7 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
                 emit_message_event(connection, report.message_id, news, now)
             return f"moved to {target}"
         exists = connection.execute(
-            sa.select(MESSAGES.c.status, MESSAGES.c.provider_id).where(
-                MESSAGES.c.id == report.message_id
-            )
+            sa.select(MESSAGES.c.status, MESSAGES.c.provider_id).where(_its_own(report))
         ).first()
     if exists is None:
         log.warning("status callback for unknown message id %s", report.message_id)
