@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     sso_proxies: str = ""
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_event_threads: int = Field(default=2, ge=1, le=64)
+    # Request bodies above these are refused with 413 as they stream in: clinic events, and
+    # every other body (Twilio's forms, the login and dashboard forms).
+    api_max_event_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    api_max_form_bytes: int = Field(default=32 * 1024, ge=1024, le=16 * 1024 * 1024)
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("database_url", "redis_url")

@@ -18,6 +18,7 @@ from reminders.api.auth import Operator, acting_operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.ops import missing, not_yours
 from reminders.db import session_scope
+from reminders.intake.fields import row_id
 from reminders.models import Message
 from reminders.ops import actions as operations
 
@@ -29,7 +30,7 @@ ACTIONS = ("retry", "cancel", "resolve")
 @router.post("/messages/{message_id}/{action}", response_model=None)
 def act(
     request: Request,
-    message_id: int,
+    message_id: str,
     action: str,
     state: State,
     who: Annotated[Operator, Depends(acting_operator)],
@@ -38,15 +39,18 @@ def act(
 ) -> RedirectResponse | HTMLResponse:
     """Run one action on one message, record it, and go back with a notice."""
     if action not in ACTIONS:
-        return missing(request, who, f"action {action!r}")
-    result = _run(state, action, message_id, who, resend_unknown == "yes")
+        return missing(request, who, f"action {action[:20]!r}")
+    wanted = row_id(message_id)
+    if wanted is None:
+        return missing(request, who, f"message {message_id[:20]!r}")
+    result = _run(state, action, wanted, who, resend_unknown == "yes")
     if not result.found:
         with Session(state.engine) as session:
-            exists = session.get(Message, message_id) is not None
-        what = f"message {message_id}"
+            exists = session.get(Message, wanted) is not None
+        what = f"message {wanted}"
         return not_yours(request, who, what) if exists else missing(request, who, what)
     word = "done" if result.ok else "refused"
-    notice = f"message {message_id}: {result.action.replace('_', ' ')} {word}: {result.detail}"
+    notice = f"message {wanted}: {result.action.replace('_', ' ')} {word}: {result.detail}"
     # Only ever redirect inside the dashboard.
     target = back if back.startswith("/ops") and "//" not in back else "/ops/problems"
     joiner = "&" if "?" in target else "?"

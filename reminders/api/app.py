@@ -23,6 +23,7 @@ from reminders.api import (
     unsubscribe,
 )
 from reminders.api.auth import OperatorRefusedError, SessionRefresher, refusal
+from reminders.api.body_limit import BodyLimit
 from reminders.api.deps import AppState
 from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
@@ -64,6 +65,12 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(OperatorRefusedError, refusal)
+    settings = state.settings
+    app.add_middleware(
+        BodyLimit,
+        event_bytes=settings.api_max_event_bytes,
+        form_bytes=settings.api_max_form_bytes,
+    )
     app.add_middleware(exposition.WebhookCounter)
     app.add_middleware(SessionRefresher)
     return app

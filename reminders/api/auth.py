@@ -172,7 +172,7 @@ async def checked_operator(
     who: Annotated[Operator, Depends(operator)], csrf_token: Annotated[str, Form()] = ""
 ) -> Operator:
     """FastAPI dependency for POST forms: the operator, after the CSRF check for browsers."""
-    if who.csrf is not None and not hmac.compare_digest(who.csrf, csrf_token):
+    if who.csrf is not None and not hmac.compare_digest(who.csrf.encode(), csrf_token.encode()):
         raise OperatorRefusedError(403, "the form's CSRF token is missing or wrong; reload")
     return who
 

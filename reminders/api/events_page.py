@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from reminders.api.ops import State, Who, render
+from reminders.api.ops import State, Who, render, text_filter
 from reminders.events.listing import STATUSES, list_events
 from reminders.ops import listing
 
@@ -19,6 +19,8 @@ def events_page(
 ) -> HTMLResponse:
     """Dead events first, then the newest, each with its attempts and last error (no bodies)."""
     chosen = status if status in STATUSES else ""
+    errors: list[str] = []
+    clinic = text_filter("clinic", clinic, errors)
     scope = who.clinic_ids
     with Session(state.engine) as session:
         dead = list_events(session, scope, status="dead", clinic=clinic)
@@ -26,5 +28,5 @@ def events_page(
         clinics = listing.clinic_ids(session, scope)
     return render(
         request, "events.html", who, dead=dead, recent=recent, clinics=clinics,
-        statuses=STATUSES, status=chosen, clinic=clinic,
+        statuses=STATUSES, status=chosen, clinic=clinic, errors=errors,
     )  # fmt: skip

@@ -24,6 +24,7 @@ router = APIRouter(prefix="/ops", tags=["operators"], include_in_schema=False)
 State = Annotated[AppState, Depends(app_state)]
 Shared = Annotated[OpsState, Depends(ops_state)]
 WRONG = "wrong username or password"
+MAX_USERNAME = 64
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -37,10 +38,13 @@ def login(
     request: Request,
     state: State,
     shared: Shared,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=passwords.MAX_PASSWORD)],
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
 ) -> Response:
     """Check the password and set an HttpOnly, SameSite=Strict session cookie."""
+    problem = form_problem(username, password)
+    if problem:  # answered on the form itself, not as JSON
+        return _form(request, problem, 422)
     settings = state.settings
     name, address = accounts.normal_username(username), client_address(request, state)
     limiter = LoginLimiter(
@@ -96,6 +100,17 @@ def logout(
     response = RedirectResponse("/ops/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path=sessions.COOKIE_PATH)
     return response
+
+
+def form_problem(username: str, password: str) -> str | None:
+    """What makes the login form unusable before any account is looked up, or None."""
+    if not username.strip() or not password:
+        return "username and password: both required"
+    if len(username) > MAX_USERNAME or "\x00" in username:
+        return f"username: at most {MAX_USERNAME} characters, without NUL"
+    if len(password) > passwords.MAX_PASSWORD:
+        return f"password: at most {passwords.MAX_PASSWORD} characters"
+    return None
 
 
 def _form(request: Request, error: str, status_code: int) -> HTMLResponse:

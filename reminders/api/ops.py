@@ -20,6 +20,7 @@ from reminders.api.auth import Operator, operator
 from reminders.api.deps import AppState, app_state
 from reminders.api.opsstate import OpsState, ops_state
 from reminders.inbound.alert_outbox import unsent_alerts
+from reminders.intake.fields import row_id
 from reminders.intake.warnings import contact_warnings, spacing_warning
 from reminders.models import Patient
 from reminders.ops import audit_listing, listing, overview, timeline
@@ -77,18 +78,18 @@ def messages_page(
     due_from: str = "",
     due_to: str = "",
     patient: str = "",
-    page_no: Annotated[int, Query(alias="page", ge=1)] = 1,
+    page_no: Annotated[str, Query(alias="page")] = "1",
 ) -> HTMLResponse:
     """Outbox rows filtered by status, clinic, channel, due dates and patient external id."""
     errors: list[str] = []
     wanted = listing.MessageFilter(
-        status=status,
-        clinic=clinic,
-        channel=channel,
+        status=text_filter("status", status, errors),
+        clinic=text_filter("clinic", clinic, errors),
+        channel=text_filter("channel", channel, errors),
         due_from=_date("due_from", due_from, errors),
         due_to=_date("due_to", due_to, errors),
-        patient=patient,
-        page=page_no,
+        patient=text_filter("patient", patient, errors),
+        page=_page(page_no, errors),
     )
     with Session(state.engine) as session:
         found = listing.find_messages(session, wanted, who.clinic_ids)
@@ -107,16 +108,19 @@ def messages_page(
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def timeline_page(request: Request, patient_id: int, who: Who, state: State) -> HTMLResponse:
+def timeline_page(request: Request, patient_id: str, who: Who, state: State) -> HTMLResponse:
     """One patient's prompts as a picture on a time axis, and as a table with reasons."""
+    wanted = row_id(patient_id)
+    if wanted is None:
+        return missing(request, who, f"patient {patient_id[:20]!r}")
     with Session(state.engine) as session:
-        patient = session.get(Patient, patient_id)
+        patient = session.get(Patient, wanted)
         if patient is None:
             return missing(request, who, f"patient {patient_id}")
         if not who.sees(patient.clinic_id):
             return not_yours(request, who, f"patient {patient_id}")
-        rows = listing.patient_messages(session, patient_id)
-        treatments = listing.patient_treatments(session, patient_id)
+        rows = listing.patient_messages(session, wanted)
+        treatments = listing.patient_treatments(session, wanted)
     picture = timeline.lay_out(rows, _now())
     spacing = {
         t.id: spacing_warning(t.external_id, t.ended_at, t.next_session_at) for t in treatments
@@ -162,7 +166,13 @@ def audit_page(
     action: Annotated[str, Query(max_length=32)] = "",
 ) -> HTMLResponse:
     """The audit trail of the operator's clinics, newest first, filtered by clinic/actor/action."""
-    wanted = audit_listing.AuditFilter(clinic.strip(), actor.strip(), action.strip(), limit=200)
+    errors: list[str] = []
+    wanted = audit_listing.AuditFilter(
+        text_filter("clinic", clinic, errors).strip(),
+        text_filter("actor", actor, errors).strip(),
+        text_filter("action", action, errors).strip(),
+        limit=200,
+    )
     with Session(state.engine) as session:
         entries = audit_listing.find_entries(session, wanted, who.clinic_ids)
         clinics = listing.clinic_ids(session, who.clinic_ids)
@@ -175,6 +185,7 @@ def audit_page(
         audit=entries,
         clinics=clinics,
         actions=actions,
+        errors=errors,
     )
 
 
@@ -192,6 +203,23 @@ def human_duration(seconds: float) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def text_filter(name: str, value: str, errors: list[str]) -> str:
+    """A text filter as given, or "" (any) with an error if no row could match it."""
+    # PostgreSQL refuses NUL in a query parameter: a 500 if it reached the database.
+    if "\x00" in value:
+        errors.append(f"{name}: must not contain NUL characters")
+        return ""
+    return value
+
+
+def _page(value: str, errors: list[str]) -> int:
+    number = row_id(value) if value.strip() else 1
+    if number is None:
+        errors.append(f"page: a whole number from 1, got {value[:20]!r}")
+        return 1
+    return number
 
 
 def _date(name: str, value: str, errors: list[str]) -> date | None:

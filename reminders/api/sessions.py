@@ -68,7 +68,9 @@ def seal(key: bytes, ticket: Ticket) -> str:
 def unseal(key: bytes, value: str) -> Ticket | None:
     """The ticket of a cookie we signed, else None."""
     payload, _, signature = value.rpartition(".")
-    if not payload or not hmac.compare_digest(signature, _sign(key, payload)):
+    # Bytes: compare_digest raises on a str that is not ASCII (a forged cookie may be).
+    expected = _sign(key, payload).encode()
+    if not payload or not hmac.compare_digest(signature.encode(), expected):
         return None
     account_id, generation, issued, seen, nonce = json.loads(base64.urlsafe_b64decode(payload))
     return Ticket(int(account_id), int(generation), int(issued), int(seen), str(nonce))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -23,12 +23,18 @@ from reminders.inbound.alert_outbox import AlertPolicy, deliver_alert
 from reminders.inbound.handler import Inbound, receive
 from reminders.inbound.help_answer import help_text
 from reminders.intake.clinics import clinic_with_account
-from reminders.intake.fields import e164
+from reminders.intake.fields import e164, row_id
 from reminders.outbox.status_callbacks import Report, apply_report, unsubscribed_patient
 
 router = APIRouter(tags=["twilio webhooks"])
 log = logging.getLogger(__name__)
 REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": schemas.Refusal,
+        **schemas.json_example(
+            "A signed form without a field Twilio always sends", {"detail": "MessageSid: required"}
+        ),
+    },
     401: {
         "model": schemas.Refusal,
         **schemas.json_example(
@@ -45,15 +51,22 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def signed_form(request: Request, state: AppState) -> FormData | JSONResponse:
+class Signed(NamedTuple):
+    """A form Twilio signed, and the clinic whose subaccount signed it (None: our account)."""
+
+    form: FormData
+    clinic_id: str | None
+
+
+async def signed_form(request: Request, state: AppState) -> Signed | JSONResponse:
     """The form Twilio posted, checked with its account's auth token; else the refusal."""
     form = await request.form()
     signature = request.headers.get("x-twilio-signature", "")
     if not signature:
         return refused()
     account = str(form.get("AccountSid") or "")
-    token = await run_in_threadpool(auth_token_for, state, account)
-    if token is None:
+    found = await run_in_threadpool(auth_token_for, state, account)
+    if found is None:
         log.warning("Twilio webhook from an account that is neither ours nor a clinic's")
         return JSONResponse({"detail": "unknown AccountSid"}, status_code=403)
     url = state.settings.public_url.rstrip("/") + request.url.path
@@ -61,13 +74,20 @@ async def signed_form(request: Request, state: AppState) -> FormData | JSONRespo
         url += "?" + request.url.query
     algorithm = get_signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
     params = {key: str(value) for key, value in form.multi_items()}
+    token, clinic_id = found
     if not token or not RequestValidator(token).validate(url, params, signature, algorithm):
         return refused()
-    return form
+    # PostgreSQL cannot compare or store NUL: a 400 naming the field, not a 500 (a text's
+    # Body is the patient's words: its NULs are dropped where it is stored).
+    nul = sorted(k for k, v in params.items() if "\x00" in k + v and k != "Body")
+    if nul:
+        detail = f"{', '.join(nul)[:200]}: must not contain NUL characters"
+        return JSONResponse({"detail": detail}, status_code=400)
+    return Signed(form, clinic_id)
 
 
-def auth_token_for(state: AppState, account: str) -> str | None:
-    """The auth token of the account a webhook names: a clinic's subaccount or ours.
+def auth_token_for(state: AppState, account: str) -> tuple[str, str | None] | None:
+    """The auth token of the account a webhook names and its clinic: a subaccount's, or ours.
 
     None for an account that is neither. Without our account SID configured, a webhook that
     names no clinic's account is checked with our token (a forged one fails the signature).
@@ -77,10 +97,19 @@ def auth_token_for(state: AppState, account: str) -> str | None:
         with Session(state.engine) as session:
             clinic = clinic_with_account(session, account)
         if clinic is not None:
-            return clinic.twilio_auth_token
+            return clinic.twilio_auth_token, clinic.id
         if settings.twilio_account_sid:
             return None
-    return settings.twilio_auth_token
+    return settings.twilio_auth_token, None
+
+
+def unsigned_fields(form: FormData, required: tuple[str, ...]) -> JSONResponse | None:
+    """The 400 answer to a signed form lacking a field Twilio always sends, else None."""
+    absent = [name for name in required if not str(form.get(name) or "").strip()]
+    if not absent:
+        return None
+    log.warning("Twilio webhook without %s: ignored", ", ".join(absent))
+    return JSONResponse({"detail": f"{', '.join(absent)}: required"}, status_code=400)
 
 
 def refused() -> JSONResponse:
@@ -109,18 +138,23 @@ async def status_callback(
     request: Request, state: Annotated[AppState, Depends(app_state)]
 ) -> JSONResponse:
     """Apply MessageStatus to our row, only ever forwards; unknown ids get 200 so Twilio stops."""
-    form = await signed_form(request, state)
-    if isinstance(form, JSONResponse):
-        return form
-    raw_id = request.query_params.get("message_id", "")
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    signed = await signed_form(request, state)
+    if isinstance(signed, JSONResponse):
+        return signed
+    form = signed.form
+    missing = unsigned_fields(form, ("MessageSid", "MessageStatus"))
+    if missing:
+        return missing
+    message_id = row_id(request.query_params.get("message_id", ""))
+    if message_id is None:
         log.warning("status callback without a usable message_id")
         return JSONResponse({"detail": "no message_id; ignored"})
     report = Report(
-        message_id=int(raw_id),
-        provider_id=str(form.get("MessageSid") or "")[:128],
+        message_id=message_id,
+        provider_id=str(form.get("MessageSid"))[:128],
         status=str(form.get("MessageStatus") or "").lower(),
         error_code=str(form.get("ErrorCode") or "")[:32] or None,
+        clinic_id=signed.clinic_id,
     )
     now = datetime.now(UTC)
     outcome = await run_in_threadpool(apply_report, state.engine, report, now)
@@ -144,9 +178,13 @@ async def status_callback(
 )
 async def inbound_sms(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Response:
     """Opt out or in, answer HELP, store replies and alert the clinic to warning signs."""
-    form = await signed_form(request, state)
-    if isinstance(form, JSONResponse):
-        return form
+    signed = await signed_form(request, state)
+    if isinstance(signed, JSONResponse):
+        return signed
+    form = signed.form
+    missing = unsigned_fields(form, ("MessageSid", "From"))
+    if missing:
+        return missing
     text = Inbound(
         from_number=sender(str(form.get("From") or "")),
         body=str(form.get("Body") or ""),

@@ -17,7 +17,7 @@ def signed_headers(
     """The webhook-id, webhook-timestamp and webhook-signature headers for this body."""
     webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
     at = at or datetime.now(UTC)
-    signature = Webhook(secret).sign(webhook_id, at, body.decode())
+    signature = Webhook(secret).sign(webhook_id, at, body)
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(at.timestamp())),

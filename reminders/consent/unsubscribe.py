@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from reminders.config import Settings
+from reminders.intake.fields import row_id
 
 PATH = "/v1/unsubscribe/"
 
@@ -22,10 +23,11 @@ def token_for(patient_id: int, key: bytes) -> str:
 def patient_of(token: str, key: bytes) -> int | None:
     """The patient id a genuine token names, or None for anything forged or malformed."""
     head, _, mac = token.partition(".")
-    if not head.isdigit() or not mac:
+    patient_id = row_id(head)
+    if patient_id is None or not mac:
         return None
-    patient_id = int(head)
-    return patient_id if hmac.compare_digest(mac, _mac(patient_id, key)) else None
+    # Bytes: compare_digest raises on a str that is not ASCII.
+    return patient_id if hmac.compare_digest(mac.encode(), _mac(patient_id, key).encode()) else None
 
 
 def _mac(patient_id: int, key: bytes) -> str:

@@ -123,8 +123,17 @@ def parse_event(body: bytes | dict[str, Any], region: str, now: datetime) -> Eve
     context = {"region": region, "now": now}
     try:
         if isinstance(body, bytes):
-            return EVENTS.validate_json(body, context=context)
+            return EVENTS.validate_json(utf8(body), context=context)
         return EVENTS.validate_python(body, context=context)
     except ValidationError as exc:
         # The union's tag (the event type) is not a field of the body: leave it out of paths.
         raise InvalidEventError(problems(exc, skip=EVENT_TYPES.__contains__)) from None
+
+
+def utf8(body: bytes) -> str:
+    """The body as text; InvalidEventError if it is not UTF-8 (as JSON must be, RFC 8259)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 (byte {exc.start}): JSON must be sent as UTF-8"
+        raise InvalidEventError([{"field": "body", "problem": problem}]) from None

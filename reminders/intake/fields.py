@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -149,11 +149,31 @@ Timezone = Annotated[
     Field(examples=["Europe/Madrid"]),
 ]
 Language = Annotated[Locale, BeforeValidator(_language), Field(description="es-MX is read as es")]
+# How far from the moment it is received a date can plausibly be: a treatment a year old or
+# a booking a year ahead is a typo (2052 for 2025) or a test, not a course to plan.
+PLAUSIBLE = timedelta(days=365)
+
+
+def _plausible(at: datetime, info: ValidationInfo) -> datetime:
+    now = (info.context or {}).get("now")
+    if now is not None and not now - PLAUSIBLE <= at <= now + PLAUSIBLE:
+        raise PydanticCustomError(
+            "plausible",
+            "a date within a year of now (from {low} to {high})",
+            {
+                "low": (now - PLAUSIBLE).date().isoformat(),
+                "high": (now + PLAUSIBLE).date().isoformat(),
+            },
+        )
+    return at
+
+
 Moment = Annotated[
     AwareDatetime,
     BeforeValidator(_iso_only),
     # Also keeps converting to UTC or adding days from overflowing (a 500, not a 422).
     rule(lambda at: 2000 <= at.year <= 2100, "plausible", "a date between 2000 and 2100"),
+    AfterValidator(_plausible),
     Field(examples=["2025-05-01T15:30:00+02:00"]),
 ]
 Sessions = Annotated[int, Field(ge=1, le=MAX_SESSIONS)]
@@ -214,6 +234,20 @@ def _rule(found: ErrorDetails) -> str:
     if found["input"] is None or found["input"] == "":
         return "required"
     return RULES.get(found["type"], found["msg"])
+
+
+# Row ids are PostgreSQL `integer`s: anything larger names no row (and would not bind).
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(text: str) -> int | None:
+    """The row id a path or query value names, or None if it cannot name one."""
+    # isdigit() alone passes Unicode digits ('²', which int() refuses) and 5,000-digit ids.
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ROW_ID))):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ROW_ID else None
 
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

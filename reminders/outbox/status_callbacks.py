@@ -33,9 +33,18 @@ class Report:
     """One status callback."""
 
     message_id: int
-    provider_id: str
+    provider_id: str  # MessageSid: never empty (the route refuses a report without one)
     status: str
     error_code: str | None = None
+    # The clinic whose Twilio subaccount signed the report: it may only speak of that clinic's
+    # messages. None: our own account, which sends for every clinic.
+    clinic_id: str | None = None
+
+
+def _its_own(report: Report) -> sa.ColumnElement[bool]:
+    """The report's message, within the signing subaccount's clinic."""
+    own = MESSAGES.c.id == report.message_id
+    return own if report.clinic_id is None else own & (MESSAGES.c.clinic_id == report.clinic_id)
 
 
 # Twilio's code for a number that unsubscribed at the carrier (replied STOP to Twilio).
@@ -49,9 +58,13 @@ def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
         or TWILIO_STATUS.get(report.status) != lc.Move.REPORT_FAILED
     ):
         return None
+    # Only for the message the report is about: a report naming another message's SID (or
+    # a subaccount signing reports for message ids not its own) opts nobody out.
     with engine.connect() as connection:
         patient_id = connection.execute(
-            sa.select(MESSAGES.c.patient_id).where(MESSAGES.c.id == report.message_id)
+            sa.select(MESSAGES.c.patient_id)
+            .where(_its_own(report))
+            .where(MESSAGES.c.provider_id == report.provider_id)
         ).scalar()
     return int(patient_id) if patient_id is not None else None
 
@@ -65,13 +78,14 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
     # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
     statement = (
         sa.update(MESSAGES)
-        .where(MESSAGES.c.id == report.message_id)
+        .where(_its_own(report))
         .where(movable(move))
+        # The report proves only its own message: the row's SID, or none yet (a send in flight
+        # or of unknown outcome, whose SID the report supplies).
         .where(
             sa.or_(
                 MESSAGES.c.provider_id.is_(None),
                 MESSAGES.c.provider_id == report.provider_id,
-                sa.literal(report.provider_id) == "",
             )
         )
         .values(**report_values(report, target, now))
@@ -84,11 +98,14 @@ def apply_report(engine: Engine, report: Report, now: datetime) -> str:
                 emit_message_event(connection, report.message_id, news, now)
             return f"moved to {target}"
         exists = connection.execute(
-            sa.select(MESSAGES.c.status).where(MESSAGES.c.id == report.message_id)
+            sa.select(MESSAGES.c.status, MESSAGES.c.provider_id).where(_its_own(report))
         ).first()
     if exists is None:
         log.warning("status callback for unknown message id %s", report.message_id)
         return "unknown message"
+    if exists.provider_id not in (None, report.provider_id):
+        log.warning("status callback for message %s names another SID", report.message_id)
+        return "ignored: MessageSid is not this message's"
     return f"ignored: {exists.status} is not behind {target}"
 
 
@@ -103,6 +120,6 @@ def report_values(report: Report, target: str, now: datetime) -> dict[str, objec
         values["next_attempt_at"] = None
     if target in (lc.SENT, lc.DELIVERED):
         values["sent_at"] = sa.func.coalesce(MESSAGES.c.sent_at, now)
-    values["provider_id"] = sa.func.coalesce(MESSAGES.c.provider_id, report.provider_id or None)
+    values["provider_id"] = sa.func.coalesce(MESSAGES.c.provider_id, report.provider_id)
     values["lease_owner"], values["lease_expires_at"] = None, None
     return values

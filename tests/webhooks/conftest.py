@@ -178,6 +178,7 @@ def make_app(
     channels: dict[str, Channel],
     gate: ConsentGate | None = None,
     clock: SetClock | None = None,
+    **changed: Any,
 ) -> Any:
     """The real application on the test database; clinic events arrive at the clock's time."""
     settings = load_settings(
@@ -187,6 +188,7 @@ def make_app(
         public_url=PUBLIC_URL,
         secret_key=LINK_SECRET,
         operator_token=OPERATOR_TOKEN,
+        **changed,
     )
     return create_app(settings, channels=channels, gate=gate, clock=clock or SetClock())
 

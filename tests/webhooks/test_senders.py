@@ -18,7 +18,7 @@ from reminders.channels.console import ConsoleChannel
 from reminders.config import load_settings
 from reminders.db import session_scope
 from reminders.intake.clinics import create_clinic, update_clinic
-from reminders.models import Clinic, InboundReply, Patient, Treatment
+from reminders.models import Clinic, InboundReply, Message, Patient, Treatment
 from reminders.ops.unrouted import unrouted_replies
 from tests.factories import record_sent
 from tests.fakes.channels import ScriptedChannel
@@ -272,6 +272,29 @@ def test_a_status_callback_from_a_subaccount_is_checked_with_its_token(two: TwoC
     path = "/v1/twilio/status?message_id=1"
     assert two.post_twilio(path, form).status_code == 401
     assert two.post_twilio(path, form, token=BRIGHT_TOKEN).status_code == 200
+
+
+def test_a_subaccount_cannot_report_on_another_clinics_message(two: TwoClinics) -> None:
+    """Bright's token signs reports; glow's message (no SID yet) and patient stay as they are."""
+    two.give_own_sender("bright", sms_from=BRIGHT_FROM, twilio_account_sid=BRIGHT_AC,
+                        twilio_auth_token=BRIGHT_TOKEN)  # fmt: skip
+    with Session(two.engine) as session:
+        glows = session.exec(select(Message).where(Message.clinic_id == "glow")).first()
+        assert glows is not None and glows.provider_id is None
+        glows.status = "sending"  # in flight: a report with its SID would settle it
+        session.add(glows)
+        session.commit()
+        session.refresh(glows)
+    before = two.counts()
+    form = {"MessageSid": "SMx", "MessageStatus": "undelivered", "ErrorCode": "21610",
+            "AccountSid": BRIGHT_AC}  # fmt: skip
+    path = f"/v1/twilio/status?message_id={glows.id}"
+    assert two.post_twilio(path, form, token=BRIGHT_TOKEN).status_code == 200
+    with Session(two.engine) as session:
+        after = session.get(Message, glows.id)
+        assert after is not None and (after.status, after.provider_id) == (glows.status, None)
+    assert not two.stopped("glow")
+    assert two.counts() == before
 
 
 # A new enrollment inherits an earlier STOP only from the same sender

@@ -192,3 +192,24 @@ def test_a_warning_sign_from_a_number_that_texted_stop_is_not_answered(hooks: Ho
     text(hooks, "STOP", sid="SM1")
     assert "<Message>" not in text(hooks, "I have a fever", sid="SM2")
     assert "fever" in hooks.alerts.getvalue()
+
+
+def test_a_signed_empty_form_stores_nothing(hooks: Hooks) -> None:
+    enroll(hooks)
+    before = hooks.counts()
+    for form in ({}, {"Body": "STOP"}, {"From": PHONE, "Body": "STOP"}):
+        answer = hooks.post_twilio("/v1/twilio/inbound", form)
+        assert answer.status_code == 400, answer.text
+    assert hooks.counts() == before
+    assert sms_statuses(hooks) == {"pending"}
+
+
+def test_a_signed_form_with_a_nul_is_refused_by_name(hooks: Hooks) -> None:
+    enroll(hooks)
+    before = hooks.counts()
+    answer = hooks.post_twilio(
+        "/v1/twilio/inbound", {"From": PHONE, "Body": "STOP", "MessageSid": "SM\x00"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"detail": "MessageSid: must not contain NUL characters"}
+    assert hooks.counts() == before

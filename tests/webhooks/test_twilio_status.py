@@ -116,3 +116,30 @@ def test_another_failure_code_leaves_sms_consent_alone(hooks: Hooks) -> None:
     with Session(hooks.engine) as session:
         patient = session.exec(select(Patient).where(Patient.external_id == "p-s")).one()
     assert patient.sms_opted_out_at is None
+
+
+def patient_opted_out_of_sms(hooks: Hooks) -> bool:
+    with Session(hooks.engine) as session:
+        patient = session.exec(select(Patient).where(Patient.external_id == "p-s")).one()
+    return patient.sms_opted_out_at is not None
+
+
+def test_an_unsubscribed_report_naming_another_sid_opts_nobody_out(hooks: Hooks) -> None:
+    message_id = one_message(hooks, "sent", "SM1")
+    before = hooks.counts()
+    assert report(hooks, message_id, "undelivered", sid="SM-other", code="21610") == 200
+    assert stored(hooks, message_id).status == "sent"
+    assert not patient_opted_out_of_sms(hooks)
+    assert hooks.counts() == before
+
+
+def test_a_callback_without_a_message_sid_is_refused_and_changes_nothing(hooks: Hooks) -> None:
+    message_id = one_message(hooks, "sent", "SM1")
+    before = hooks.counts()
+    form = {"MessageStatus": "undelivered", "ErrorCode": "21610"}
+    answer = hooks.post_twilio(f"/v1/twilio/status?message_id={message_id}", form)
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"detail": "MessageSid: required"}
+    assert stored(hooks, message_id).status == "sent"
+    assert not patient_opted_out_of_sms(hooks)
+    assert hooks.counts() == before
