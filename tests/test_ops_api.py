@@ -203,6 +203,25 @@ def test_messages_filter_by_status_and_patient_external_id(
     assert "due_from: expected a date as YYYY-MM-DD" in bad
 
 
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("page=abc", "page: expected a whole number from 1, got &#39;abc&#39;"),
+        ("page=0", "page: expected a whole number"),
+        ("status=bogus", "status: expected one of pending"),
+        ("channel=fax", "channel: expected one of sms, email"),
+    ],
+)
+def test_a_bad_page_or_filter_answers_with_the_page_and_names_the_problem(
+    client: TestClient, engine: Engine, query: str, error: str
+) -> None:
+    dead = Outbox(engine).add(lc.DEAD)
+    response = client.get(f"/ops/messages?{query}", headers=BEARER)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert error in response.text and f'id="message-{dead}"' in response.text
+
+
 def test_messages_filter_by_clinic_channel_and_due_dates(
     client: TestClient, engine: Engine
 ) -> None:

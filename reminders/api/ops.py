@@ -77,18 +77,19 @@ def messages_page(
     due_from: str = "",
     due_to: str = "",
     patient: str = "",
-    page_no: Annotated[int, Query(alias="page", ge=1)] = 1,
+    page_text: Annotated[str, Query(alias="page")] = "1",
 ) -> HTMLResponse:
-    """Outbox rows filtered by status, clinic, channel, due dates and patient external id."""
+    """Outbox rows filtered by status, clinic, channel, due dates and patient external id;
+    a bad filter is named above the page (and ignored), never a JSON error."""
     errors: list[str] = []
     wanted = listing.MessageFilter(
-        status=status,
+        status=_choice("status", status, listing.status_choices(), errors),
         clinic=clinic,
-        channel=channel,
+        channel=_choice("channel", channel, ("sms", "email"), errors),
         due_from=_date("due_from", due_from, errors),
         due_to=_date("due_to", due_to, errors),
         patient=patient,
-        page=page_no,
+        page=_page(page_text, errors),
     )
     with Session(state.engine) as session:
         found = listing.find_messages(session, wanted, who.clinic_ids)
@@ -202,6 +203,20 @@ def _date(name: str, value: str, errors: list[str]) -> date | None:
     except ValueError:
         errors.append(f"{name}: expected a date as YYYY-MM-DD, got {value!r}")
         return None
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...], errors: list[str]) -> str:
+    if not value.strip() or value.strip() in allowed:
+        return value.strip()
+    errors.append(f"{name}: expected one of {', '.join(allowed)}, got {value[:40]!r}")
+    return ""
+
+
+def _page(value: str, errors: list[str]) -> int:
+    if value.strip().isdigit() and int(value) >= 1:
+        return int(value)
+    errors.append(f"page: expected a whole number from 1, got {value[:40]!r}")
+    return 1
 
 
 def _query_without_page(request: Request) -> str:
