@@ -271,3 +271,20 @@ def session_entries(engine: Engine) -> list[AuditEntry]:
     with Session(engine) as session:
         entries = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()  # type: ignore[arg-type]
     return [e for e in entries if not e.action.startswith("login")]
+
+
+def test_a_message_the_console_printed_is_marked_console_on_the_dashboard(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    printed = box.add(lc.SENT, provider_id="console-1", sent_at=box_now())
+    sent = box.add(lc.SENT, provider_id="SM0001", sent_at=box_now())
+    text = client.get("/ops/messages", headers=BEARER).text
+    rows = {m: text.split(f'id="message-{m}"')[1].split("</tr>")[0] for m in (printed, sent)}
+    assert 'class="console"' in rows[printed] and 'class="console"' not in rows[sent]
+    overview = client.get("/ops", headers=BEARER).text
+    assert 'id="printed-sms"' in overview and "1 console" in overview
+
+
+def box_now() -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=5)
