@@ -16,6 +16,7 @@ from tests.harness import (
     ROOT,
     celery_beat_argv,
     celery_worker_argv,
+    clean_env,
     descendants,
     service_env,
 )
@@ -76,9 +77,11 @@ def celery_worker_below(pid: int) -> int:
 def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_prompt_and_stops(
     tmp_path: Path,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
-    env.update(
-        PYTHONUNBUFFERED="1", REMINDERS_DISPATCH_INTERVAL_SECONDS="1", REMINDERS_OPERATOR_TOKEN="t"
+    env = clean_env(
+        PYTHONUNBUFFERED="1",
+        REMINDERS_DISPATCH_INTERVAL_SECONDS="1",
+        REMINDERS_OPERATOR_TOKEN="t",
+        REMINDERS_VAR_DIR=str(tmp_path / "var"),
     )
     port = free_port()
     log = tmp_path / "up.log"

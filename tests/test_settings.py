@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from reminders.config import SettingsError, load_settings
+from reminders.config import ENV_FILE_VARIABLE, SettingsError, load_settings
 
 
 def test_defaults_use_a_sqlite_file_under_var_and_no_redis_url(monkeypatch, tmp_path) -> None:
@@ -29,7 +29,7 @@ def test_a_bad_value_names_the_environment_variable(monkeypatch) -> None:
 def test_the_command_refuses_to_start_on_a_bad_value(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "reminders.cli.root", "enroll"],
-        env={"REMINDERS_MAX_ATTEMPTS": "0", "PATH": "/usr/bin:/bin"},
+        env={"REMINDERS_MAX_ATTEMPTS": "0", "PATH": "/usr/bin:/bin", ENV_FILE_VARIABLE: ""},
         cwd=tmp_path,
         capture_output=True,
         text=True,
