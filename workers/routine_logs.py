@@ -8,7 +8,12 @@ from collections.abc import Iterable
 
 # The Celery loggers that announce each task: beat sending it, the worker receiving it, and
 # the worker's trace when it succeeds. Failures are WARNING or worse and always pass.
-TASK_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+TASK_LOGGERS = (
+    "celery.beat",
+    "celery.worker.strategy",
+    "celery.worker.request",  # "Discarding revoked task": an expired tick
+    "celery.app.trace",
+)
 # Alembic's "Context impl SQLiteImpl." each time a process checks the schema: not news.
 SCHEMA_CHECK_LOGGER = "alembic.runtime.migration"
 
