@@ -45,3 +45,12 @@ def test_the_readme_walkthrough_posts_an_event_whose_first_messages_are_due_now(
     with Session(engine) as session:
         rows = session.exec(select(Message).where(Message.clinic_id == "glow")).all()
     assert rows and sum(row.status == "skipped" for row in rows) < len(rows)
+
+
+def test_every_link_in_the_readme_stays_inside_the_project_or_is_a_web_address() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]+)\)", readme):
+        if target.startswith(("http://", "https://", "#")):
+            continue
+        path = (ROOT / target.split("#")[0]).resolve()
+        assert path.is_relative_to(ROOT) and path.exists(), target
