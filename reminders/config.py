@@ -1,8 +1,14 @@
-"""Settings read from REMINDERS_* environment variables and an optional .env file."""
+"""Settings read from REMINDERS_* environment variables and an optional .env file.
+
+Both the .env file and var/ live at fixed places (the project directory by default), never
+relative to the shell's current directory: `reminders` run from anywhere finds the same
+database.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import time
 from pathlib import Path
 
@@ -14,6 +20,28 @@ from sqlalchemy.exc import ArgumentError
 from reminders.delivery.rendering import TEMPLATE_DIR
 from reminders.errors import SetupError
 
+# The checkout holding the `reminders` package (its pyproject.toml beside it); an install
+# without a checkout keeps its data in the user's data directory instead.
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+# Which .env file to read: a path, or empty for none (the test suite sets it empty).
+ENV_FILE_VARIABLE = "REMINDERS_ENV_FILE"
+
+
+def project_dir() -> Path:
+    """Where `make up` keeps var/ and reads .env: the checkout, or ~/.local/share/reminders."""
+    if (PACKAGE_PARENT / "pyproject.toml").is_file():
+        return PACKAGE_PARENT
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "reminders"
+
+
+def env_file() -> Path | None:
+    """The .env file settings read: $REMINDERS_ENV_FILE ('' for none), else the project's."""
+    chosen = os.environ.get(ENV_FILE_VARIABLE)
+    if chosen is None:
+        return project_dir() / ".env"
+    return Path(chosen) if chosen.strip() else None
+
 
 class SettingsError(SetupError):
     """A setting has a bad value; the message names the environment variable."""
@@ -22,9 +50,10 @@ class SettingsError(SetupError):
 class Settings(BaseSettings):
     """Every knob of the service; entry points read it once and pass values down."""
 
-    model_config = SettingsConfigDict(env_prefix="REMINDERS_", env_file=".env", extra="ignore")
+    # No env_file here: load_settings passes env_file(), so Settings() alone reads no file.
+    model_config = SettingsConfigDict(env_prefix="REMINDERS_", extra="ignore")
 
-    var_dir: Path = Path("var")
+    var_dir: Path = Field(default_factory=lambda: project_dir() / "var")
     database_url: str = ""
     redis_url: str = ""
     redis_key_prefix: str = "reminders:"
@@ -207,7 +236,7 @@ def twilio_gaps(settings: Settings) -> list[str]:
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning pydantic's error into one that names REMINDERS_<FIELD>."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_file(), **overrides)  # type: ignore[arg-type, call-arg]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

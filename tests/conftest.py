@@ -17,6 +17,13 @@ TEST_DATABASE_URL = os.environ.get("REMINDERS_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("REMINDERS_TEST_REDIS_URL", "").strip()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Read no .env: a developer's Twilio settings there must not change what the suite sees."""
+    from reminders.config import ENV_FILE_VARIABLE
+
+    os.environ[ENV_FILE_VARIABLE] = ""
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Say clearly, and at once, when a configured service is down, instead of hanging."""
     try:

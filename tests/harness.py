@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from reminders.config import ENV_FILE_VARIABLE
 from reminders.db import make_engine
 from reminders.redis_link import answers
 
@@ -211,11 +212,18 @@ class ServiceProcess:
             self.process.wait()
 
 
+def clean_env(**settings: str) -> dict[str, str]:
+    """This environment without the developer's REMINDERS_* settings or .env, plus these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+    env[ENV_FILE_VARIABLE] = ""  # a .env in the project directory never reaches a test
+    return env | settings
+
+
 def service_env(
     database_url: str, redis_url: str, prefix: str, var_dir: Path, **extra: str
 ) -> dict[str, str]:
     """Environment for a service subprocess pointed at the test's database and Redis."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+    env = clean_env()
     env.update(
         REMINDERS_DATABASE_URL=database_url,
         REMINDERS_REDIS_URL=redis_url,

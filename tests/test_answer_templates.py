@@ -67,6 +67,15 @@ def test_the_spanish_help_speaks_to_the_patient_as_tu_like_every_spanish_sms() -
     text = help_text(renderer, HelpRequest("Glow", "+34 911", "es"))
     assert "Llama al +34 911" in text and "Responde STOP" in text
     assert "Llame" not in text and "Responda" not in text
+    # "Puede tener coste" reads as usted ("you may be charged"): the cost is the texts'.
+    assert "Puede" not in text and "Los SMS pueden costar." in text
+
+
+def test_no_spanish_sms_template_speaks_as_usted() -> None:
+    usted = ("usted", "Llame", "Responda", "Puede ", "Escriba", "Contacte")
+    for path in sorted((TEMPLATE_DIR / "sms" / "es").glob("*.txt")):
+        source = path.read_text(encoding="utf-8").split("#}", 1)[-1]
+        assert not [word for word in usted if word in source], path.name
 
 
 @pytest.mark.parametrize(("locale", "word"), [("en", "Reply"), ("es-MX", "Responde")])
@@ -75,7 +84,7 @@ def test_help_from_a_patient_is_answered_in_their_language(engine: Engine, local
     make_patient_with_treatment(engine, locale=locale)
     with session_scope(engine) as session:
         result = handle_inbound(session, Inbound("+15555550123", "HELP", "SMh"), NOW)
-    assert result.help == HelpRequest("Glow Clinic", "+1 555 010 0000", locale)
+    assert result.help == HelpRequest("Glow Clinic", "(555) 010-0000", locale)
     assert word in help_text(renderer, result.help)
 
 
@@ -84,8 +93,8 @@ def test_the_shipped_answers_pages_and_alerts_pass_the_lint() -> None:
 
 
 def test_lint_catches_a_help_answer_longer_than_one_segment(tmp_path: Path) -> None:
-    longer = "coste, segun tu tarifa y tu operador."
-    copy = edited_copy(tmp_path, "sms/es/help.txt", "coste.", longer)
+    longer = "costar, segun tu tarifa y tu operador."
+    copy = edited_copy(tmp_path, "sms/es/help.txt", "costar.", longer)
     [(key, problems)] = failing(copy).items()
     assert key == ("help", "es", "sms")
     assert any("an answer fits one" in p for p in problems)
@@ -134,7 +143,8 @@ def test_lint_catches_an_alert_reading_a_variable_it_is_not_given(tmp_path: Path
 def alert_for(clinic_locale: str) -> tuple[str, str]:
     clinic = Clinic(id="c", name="Glow", email="alerts@glow.example", locale=clinic_locale)
     patient = Patient(id=7, clinic_id="c", external_id="p-1", first_name="Ana",
-                      phone="+34612345678", email="ana@example.com")  # fmt: skip
+                      phone="+34612345678", email="ana@example.com",
+                      timezone="Europe/Madrid")  # fmt: skip
     reply = InboundReply(id=3, from_number="+34612345678", body="tengo fiebre y pus",
                          received_at=datetime(2030, 5, 2, 21, 5, tzinfo=UTC))  # fmt: skip
     outgoing = alert_email(renderer, clinic, patient, reply, ("pus", "fever"))
@@ -150,6 +160,11 @@ def test_the_alert_is_written_in_the_clinics_language() -> None:
     assert "Paciente: Ana (id en la clínica: p-1)" in text and "tengo fiebre y pus" in text
 
 
+def test_the_alert_gives_the_time_in_the_clinics_language_and_the_patients_local_time() -> None:
+    _, text = alert_for("es")
+    assert "Recibido: jueves, 2 de mayo de 2030, 23:05 (Europe/Madrid; 21:05 UTC)" in text
+
+
 @pytest.mark.parametrize("locale", ["en", "fr", "en-GB"])
 def test_a_clinic_without_a_translated_alert_gets_it_in_english(locale: str) -> None:
     subject, text = alert_for(locale)
@@ -159,7 +174,9 @@ def test_a_clinic_without_a_translated_alert_gets_it_in_english(locale: str) -> 
         "",
         "Patient: Ana (your id p-1)",
         "Phone: +34612345678",
-        "Received: 2030-05-02T21:05+00:00",
+        "Received: Thursday, May 2, 2030, 11:05 PM (Europe/Madrid; 21:05 UTC)"
+        if locale != "en-GB"
+        else "Received: Thursday, 2 May 2030, 23:05 (Europe/Madrid; 21:05 UTC)",
         "",
     ]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 from reminders.outbox import lifecycle as lc
-from tests.harness import BIN, ROOT, ServiceProcess, service_env
+from tests.harness import BIN, ROOT, ServiceProcess, clean_env, service_env
 from tests.opsclient import PASSWORD, add_operator
 from tests.opsdata import Outbox
 from tests.processes import free_port, wait_ready
@@ -91,6 +93,44 @@ def api_url(
         yield f"http://127.0.0.1:{port}"
     finally:
         api.stop()
+
+
+@pytest.fixture
+def made_up(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`reminders up` on embedded defaults in a folder of its own: its URL and what it printed."""
+    port = free_port()
+    env = clean_env(REMINDERS_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    log = tmp_path / "up.log"
+    with log.open("wb") as handle:
+        up = subprocess.Popen(
+            [str(BIN / "reminders"), "up", "--port", str(port)],
+            env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", up)
+        yield f"http://127.0.0.1:{port}", log.read_text(errors="replace")
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+
+
+def test_a_newcomer_logs_in_as_make_up_printed_from_the_root_address(
+    browser, made_up: tuple[str, str]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, printed = made_up
+    found = re.search(r"log in as: (\S+)\s+password: (\S+)", printed)
+    assert found, printed[:2000]
+    browser.get(f"{base}/")  # the address a newcomer types first
+    assert "Operator login" in browser.page_source
+    browser.find_element(By.NAME, "username").send_keys(found.group(1))
+    browser.find_element(By.NAME, "password").send_keys(found.group(2))
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    header = browser.find_element(By.TAG_NAME, "header").text
+    assert f"signed in as {found.group(1)}" in header
+    SCREENSHOTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "first-login.png"))
 
 
 def submit_and_wait(browser, button) -> None:

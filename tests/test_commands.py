@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,6 +17,7 @@ from tests.harness import (
     ROOT,
     celery_beat_argv,
     celery_worker_argv,
+    clean_env,
     descendants,
     service_env,
 )
@@ -61,6 +63,13 @@ def test_a_worker_refuses_an_unusable_smtp_url_at_start_up(
     assert "REMINDERS_SMTP_URL" in refused.stdout + refused.stderr
 
 
+def printed_login(output: str) -> tuple[str, str]:
+    """The username and password `reminders up` printed at its first start."""
+    found = re.search(r"log in as: (\S+)\s+password: (\S+)", output)
+    assert found, output[:3000]
+    return found.group(1), found.group(2)
+
+
 def celery_worker_below(pid: int) -> int:
     """The pid of the Celery worker's main process among pid's children."""
     for child in sorted(descendants(pid)):
@@ -76,9 +85,11 @@ def celery_worker_below(pid: int) -> int:
 def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_prompt_and_stops(
     tmp_path: Path,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
-    env.update(
-        PYTHONUNBUFFERED="1", REMINDERS_DISPATCH_INTERVAL_SECONDS="1", REMINDERS_OPERATOR_TOKEN="t"
+    env = clean_env(
+        PYTHONUNBUFFERED="1",
+        REMINDERS_DISPATCH_INTERVAL_SECONDS="1",
+        REMINDERS_OPERATOR_TOKEN="t",
+        REMINDERS_VAR_DIR=str(tmp_path / "var"),
     )
     port = free_port()
     log = tmp_path / "up.log"
@@ -92,6 +103,17 @@ def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_pro
         )
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", up)
+        started = log.read_text(errors="replace")
+        # Where the dashboard is, how to log in (made once, on embedded defaults), and that
+        # messages are printed, not sent.
+        assert f"dashboard: http://127.0.0.1:{port}/ops" in started
+        assert "CONSOLE MODE: SMS and email messages are PRINTED here, NOT SENT" in started
+        user, password = printed_login(started)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            assert browser.get("/").headers["location"].endswith("/ops")
+            signed_in = browser.post("/ops/login", data={"username": user, "password": password})
+            assert signed_in.status_code == 303, signed_in.text
+            assert f"signed in as {user}" in browser.get("/ops").text
         # A worker that dies (OOM, a broker bug) is restarted, and the restarted one sends.
         os.killpg(celery_worker_below(up.pid), signal.SIGKILL)
         deadline = time.monotonic() + 30
@@ -111,6 +133,9 @@ def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_pro
         while "Reply STOP to opt out" not in log.read_text(errors="replace"):
             assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
             time.sleep(0.5)
+        shown = log.read_text(errors="replace")
+        assert re.search(r"INFO/ForkPoolWorker-\d+\] \n── CONSOLE, NOT SENT: SMS to", shown), shown
+        assert "WARNING/ForkPoolWorker" not in shown  # console text is not filed as a warning
         # The worker's pool processes and the API share ./var/prometheus: the API counts the send.
         metrics = f"http://127.0.0.1:{port}/metrics"
         while 'reminders_sends_total{outcome="sent"' not in (
@@ -124,4 +149,8 @@ def test_make_up_on_embedded_defaults_restarts_a_dead_worker_shows_the_first_pro
     output = log.read_text(errors="replace")
     assert code == 0, output[-3000:]
     assert "Warm shutdown" in output
+    # Beat ticks every second here; its routine lines stay out of the default log.
+    assert "Sending due task dispatch-due" not in output
+    assert "reminders.dispatch_due[" not in output
+    assert "log in as:" not in output.split("Warm shutdown")[1]
     assert not (tmp_path / "var" / "redis.sock").exists(), "embedded Redis left running"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from reminders.cli.lazy import load
 from reminders.cli.root import Commands
 from reminders.redis_link import NoRedisError, find_redis_url
-from tests.harness import BIN, ROOT, EmbeddedRedisServer, celery_worker_argv
+from tests.harness import BIN, ROOT, EmbeddedRedisServer, celery_worker_argv, clean_env
 
 NO_REDIS = "no Redis: set REMINDERS_REDIS_URL or run `reminders up`"
 HEAVY = ("sqlalchemy", "sqlmodel", "redis", "celery", "pydantic_settings", "fastapi")
@@ -37,8 +36,7 @@ print(json.dumps({"seen": seen, "seconds": time.perf_counter() - started}))
 
 def no_redis_env(var_dir: Path, **settings: str) -> dict[str, str]:
     """An environment with no Redis configured, var/ at var_dir, and these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
-    return env | {"REMINDERS_VAR_DIR": str(var_dir), **settings}
+    return clean_env(REMINDERS_VAR_DIR=str(var_dir), **settings)
 
 
 def redis_servers_under(directory: Path) -> list[str]:

@@ -30,6 +30,7 @@ from reminders.ops.metrics import Recorder
 recorder = Recorder()
 recorder.record_send(lc.SENT)
 recorder.record_send(lc.FAILED, "21610")
+recorder.record_send(lc.SENT, None, "console-9")
 recorder.observe_claim(0.003)
 recorder.observe_claim(0.2)
 """
@@ -99,8 +100,15 @@ def test_counts_from_separate_worker_processes_appear_on_the_api_metrics_in_mult
         found = samples(httpx.get(f"{base}/metrics", headers=BEARER, timeout=10).text)
 
     sends = "reminders_sends_total"
-    assert found[(sends, (("outcome", "sent"), ("provider_code", "none")))] == 2
-    assert found[(sends, (("outcome", "failed"), ("provider_code", "21610")))] == 2
+    assert (
+        found[(sends, (("outcome", "sent"), ("provider_code", "none"), ("via", "provider")))] == 2
+    )
+    printed = (("outcome", "sent"), ("provider_code", "none"), ("via", "console"))
+    assert found[(sends, printed)] == 2  # the console channel's "sends" are labelled as such
+    assert (
+        found[(sends, (("outcome", "failed"), ("provider_code", "21610"), ("via", "provider")))]
+        == 2
+    )
     claims = "reminders_claim_duration_seconds"
     assert found[(f"{claims}_bucket", (("le", "0.005"),))] == 2
     assert found[(f"{claims}_bucket", (("le", "0.25"),))] == 4
@@ -135,7 +143,10 @@ def test_a_worker_hosts_endpoint_serves_its_counts_to_the_operator_token_only() 
         server.shutdown()
         server.server_close()
     assert response.status_code == 200
-    sent = ("reminders_sends_total", (("outcome", "sent"), ("provider_code", "none")))
+    sent = (
+        "reminders_sends_total",
+        (("outcome", "sent"), ("provider_code", "none"), ("via", "provider")),
+    )
     assert samples(response.text)[sent] == 1
 
 

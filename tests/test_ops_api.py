@@ -203,6 +203,25 @@ def test_messages_filter_by_status_and_patient_external_id(
     assert "due_from: expected a date as YYYY-MM-DD" in bad
 
 
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("page=abc", "page: expected a whole number from 1, got &#39;abc&#39;"),
+        ("page=0", "page: expected a whole number"),
+        ("status=bogus", "status: expected one of pending"),
+        ("channel=fax", "channel: expected one of sms, email"),
+    ],
+)
+def test_a_bad_page_or_filter_answers_with_the_page_and_names_the_problem(
+    client: TestClient, engine: Engine, query: str, error: str
+) -> None:
+    dead = Outbox(engine).add(lc.DEAD)
+    response = client.get(f"/ops/messages?{query}", headers=BEARER)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert error in response.text and f'id="message-{dead}"' in response.text
+
+
 def test_messages_filter_by_clinic_channel_and_due_dates(
     client: TestClient, engine: Engine
 ) -> None:
@@ -252,3 +271,20 @@ def session_entries(engine: Engine) -> list[AuditEntry]:
     with Session(engine) as session:
         entries = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()  # type: ignore[arg-type]
     return [e for e in entries if not e.action.startswith("login")]
+
+
+def test_a_message_the_console_printed_is_marked_console_on_the_dashboard(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    printed = box.add(lc.SENT, provider_id="console-1", sent_at=box_now())
+    sent = box.add(lc.SENT, provider_id="SM0001", sent_at=box_now())
+    text = client.get("/ops/messages", headers=BEARER).text
+    rows = {m: text.split(f'id="message-{m}"')[1].split("</tr>")[0] for m in (printed, sent)}
+    assert 'class="console"' in rows[printed] and 'class="console"' not in rows[sent]
+    overview = client.get("/ops", headers=BEARER).text
+    assert 'id="printed-sms"' in overview and "1 console" in overview
+
+
+def box_now() -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=5)

@@ -64,3 +64,22 @@ def test_an_empty_system_has_no_lag_and_an_unreachable_redis_shows_as_unknown_de
         o = build_overview(session, down, key_prefix, NOW)
     assert o.queue_depths == {"reminders": None}
     assert o.workers is None and o.lag_seconds == 0 and o.due_backlog == 0
+
+
+def test_messages_the_console_printed_are_counted_apart_per_clinic(
+    engine: Engine, client: redis.Redis, key_prefix: str
+) -> None:
+    a, b = Outbox(engine, "clinic-a", "p-a"), Outbox(engine, "clinic-b", "p-b")
+    sent = dict(sent_at=NOW - timedelta(hours=1))
+    a.add(lc.SENT, provider_id="console-1", **sent)
+    a.add(lc.SENT, "email", provider_id="console-2", **sent)
+    a.add(lc.SENT, provider_id="SM0123", **sent)  # Twilio took it
+    b.add(lc.SENT, provider_id="console-3", **sent)
+    with Session(engine) as session:
+        only_a = build_overview(session, client, key_prefix, NOW, None, {"clinic-a"})
+        every = build_overview(session, client, key_prefix, NOW, None, None)
+    assert only_a.last_day == [
+        ChannelDay("email", sent=1, printed=1),
+        ChannelDay("sms", sent=2, printed=1),
+    ]
+    assert [(c.channel, c.printed) for c in every.last_day] == [("email", 1), ("sms", 2)]

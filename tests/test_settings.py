@@ -7,7 +7,14 @@ import sys
 
 import pytest
 
-from reminders.config import SettingsError, load_settings
+from reminders.config import (
+    ENV_FILE_VARIABLE,
+    SettingsError,
+    env_file,
+    load_settings,
+    project_dir,
+)
+from tests.harness import ROOT, clean_env
 
 
 def test_defaults_use_a_sqlite_file_under_var_and_no_redis_url(monkeypatch, tmp_path) -> None:
@@ -29,7 +36,7 @@ def test_a_bad_value_names_the_environment_variable(monkeypatch) -> None:
 def test_the_command_refuses_to_start_on_a_bad_value(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "reminders.cli.root", "enroll"],
-        env={"REMINDERS_MAX_ATTEMPTS": "0", "PATH": "/usr/bin:/bin"},
+        env={"REMINDERS_MAX_ATTEMPTS": "0", "PATH": "/usr/bin:/bin", ENV_FILE_VARIABLE: ""},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -71,3 +78,46 @@ def test_a_url_that_cannot_be_used_names_its_variable(monkeypatch, name, value) 
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         load_settings()
+
+
+def test_var_defaults_to_the_project_directory_whatever_the_shells_directory(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.delenv("REMINDERS_VAR_DIR", raising=False)
+    monkeypatch.delenv("REMINDERS_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.var_dir == project_dir() / "var" == ROOT / "var"
+    assert settings.effective_database_url == f"sqlite:///{ROOT / 'var' / 'reminders.db'}"
+
+
+def test_the_env_file_is_the_projects_unless_named_or_turned_off(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv(ENV_FILE_VARIABLE)
+    assert env_file() == ROOT / ".env"
+    own = tmp_path / "staging.env"
+    own.write_text("REMINDERS_DISPATCH_BATCH_SIZE=7\n")
+    monkeypatch.setenv(ENV_FILE_VARIABLE, str(own))
+    assert load_settings().dispatch_batch_size == 7
+    monkeypatch.setenv(ENV_FILE_VARIABLE, "")
+    assert env_file() is None and load_settings().dispatch_batch_size == 100
+
+
+def test_a_env_file_in_the_project_directory_does_not_reach_the_test_suite(tmp_path) -> None:
+    # Half a Twilio configuration: read, it would stop every test that loads settings.
+    dotenv = ROOT / ".env"
+    mine = not dotenv.exists()
+    if mine:
+        dotenv.write_text("REMINDERS_TWILIO_ACCOUNT_SID=AC123\nREMINDERS_MAX_ATTEMPTS=0\n")
+    try:
+        assert not load_settings().twilio_configured  # in this process
+        probe = subprocess.run(  # and in every service the suite starts
+            [sys.executable, "-c",
+             "from reminders.config import load_settings; s = load_settings(); "
+             "print(s.twilio_account_sid or '-', s.max_attempts)"],
+            env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        if mine:
+            dotenv.unlink()
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["-", "6"]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from reminders.cli.startup import AlreadyRunningError, hold_folder, require_free_port
 from reminders.cli.supervisor import RestartPolicy, Supervisor
+from tests.harness import BIN, clean_env
 
 DEFAULT_POLICY = RestartPolicy()
 
@@ -98,3 +107,40 @@ def test_exits_spread_beyond_the_window_are_restarted_every_time() -> None:
         assert supervisor.check()
 
     assert len(spawned) == 2 + 5
+
+
+def test_a_second_up_in_the_same_folder_stops_at_once_naming_the_first(tmp_path) -> None:
+    first = hold_folder(tmp_path / "var")
+    try:
+        with pytest.raises(AlreadyRunningError, match=rf"already running .*pid {os.getpid()}"):
+            hold_folder(tmp_path / "var")
+        hold_folder(tmp_path / "elsewhere").close()  # another folder is another service
+    finally:
+        first.close()
+    hold_folder(tmp_path / "var").close()  # free again once the first one ends
+
+
+def test_a_port_in_use_stops_start_up_with_the_port_and_a_way_out() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(AlreadyRunningError, match=rf"port {port} .*--port {port + 1}"):
+            require_free_port(port)
+    require_free_port(port)  # released: fine
+
+
+def test_up_on_a_taken_port_exits_at_once_instead_of_restarting_the_api(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        up = subprocess.run(
+            [str(BIN / "reminders"), "up", "--port", str(port)],
+            env=clean_env(REMINDERS_VAR_DIR=str(tmp_path / "var")),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert up.returncode == 2, up.stdout + up.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in up.stderr
+    assert "restarting" not in up.stdout and time.monotonic() - started < 30

@@ -32,6 +32,8 @@ from reminders.planning.protocol import load_protocol
 
 LANGS = ("en", "es")
 SAMPLE = Sample()
+# The sample clinic's phone as the sample patient, in the same country, dials it.
+SHOWN_PHONE = "(415) 555-0134"
 renderer = Renderer()
 
 
@@ -60,7 +62,7 @@ def test_every_step_has_an_email_with_subject_text_and_html(key, lang) -> None:
 def test_early_emails_carry_the_warning_signs_and_how_to_reach_the_clinic(key) -> None:
     for lang, word in (("en", "infection"), ("es", "infección")):
         text = renderer.email(key, lang, sample_context(SAMPLE, lang, False)).text
-        assert word in text and SAMPLE.clinic_phone in text
+        assert word in text and SHOWN_PHONE in text
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -75,7 +77,7 @@ def test_a_clinic_without_a_booking_link_is_offered_by_phone(key, lang) -> None:
     assert sms_problems(sms, lang, sample.clinic_name, True) == [], sms
     our_site = context["unsubscribe_url"].split("/v1/")[0]
     for text in (sms, email.text, email.html):
-        assert sample.clinic_phone in text
+        assert SHOWN_PHONE in text
         assert our_site not in text.replace(context["unsubscribe_url"], ""), text
     assert 'href=""' not in email.html
 
@@ -279,3 +281,21 @@ def test_the_day_before_reminder_says_tomorrow_only_the_day_before(
     assert tomorrow not in renderer.sms("session_day_before", lang, same_day)
     assert tomorrow not in moved.subject and tomorrow not in moved.text
     assert same_day["session_at"] in moved.text
+
+
+def test_the_clinic_phone_is_national_for_a_patient_in_its_country_else_international() -> None:
+    from reminders.delivery.composition import context_for
+
+    clinic = Clinic(id="c", name="Glow", phone="+34911234567")
+    treatment = Treatment(clinic_id="c", patient_id=1, external_id="t", ended_at=TREATED_AT)
+    shown = {}
+    for phone in ("+34612345678", "+12025550123", None):
+        patient = Patient(id=1, clinic_id="c", external_id="p", first_name="Ana", phone=phone)
+        context = context_for(patient, clinic, treatment, "https://x.example", True, b"k",
+                              TREATED_AT)  # fmt: skip
+        shown[phone] = context["clinic_phone"]
+    assert shown == {
+        "+34612345678": "911 23 45 67",
+        "+12025550123": "+34 911 23 45 67",
+        None: "+34 911 23 45 67",
+    }

@@ -65,3 +65,21 @@ def test_unknown_sms_are_reconciled_through_twilio_and_email_is_left_to_operator
     twilio = TwilioChannel(TwilioConfig("AC" + "0" * 32, "token", from_="+15550000000"))
     finders = finders_for({"sms": twilio, "email": ConsoleChannel("email")})
     assert set(finders) == {"sms"} and isinstance(finders["sms"], LookupFinder)
+
+
+def test_routine_beat_ticks_are_quiet_at_info_and_shown_at_debug() -> None:
+    import logging
+
+    from workers.routine_logs import RoutineFilter
+
+    routine = RoutineFilter(["reminders.dispatch_due", "reminders.sweep_leases"])
+
+    def line(level: int, text: str) -> logging.LogRecord:
+        return logging.LogRecord("celery.app.trace", level, __file__, 1, text, None, None)
+
+    tick = "Task reminders.dispatch_due[1f2e] succeeded in 0.01s: None"
+    assert not routine.filter(line(logging.INFO, tick))
+    assert not routine.filter(line(logging.INFO, "Scheduler: Sending due task sweep-leases "
+                                                  "(reminders.sweep_leases)"))  # fmt: skip
+    assert routine.filter(line(logging.INFO, "Task reminders.send_message[9] received"))
+    assert routine.filter(line(logging.ERROR, "Task reminders.dispatch_due[1f2e] raised"))

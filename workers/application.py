@@ -7,16 +7,18 @@ task being sent), through the app's `on_configure` signal.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import NoReturn
 
 from celery import Celery, signals
 
-from reminders.channels.registry import build_channels
+from reminders.channels.registry import build_channels, console_notice
 from reminders.config import Settings, load_settings
 from reminders.db import make_engine, require_migrated
 from reminders.errors import SetupError
 from reminders.redis_link import celery_broker_url, find_redis_url
+from workers.routine_logs import quiet_routine
 
 # The broker redelivers an unacked task after the visibility timeout; every time limit
 # stays far below it so a slow task is never handed to a second worker while still running.
@@ -130,6 +132,21 @@ def refuse_to_start_misconfigured(**_: object) -> None:
         stop_with(exc)
     finally:
         engine.dispose()  # no pooled connection may outlive the fork into the pool
+
+
+@signals.after_setup_logger.connect
+def quiet_routine_ticks(loglevel: int | str = logging.INFO, **_: object) -> None:
+    """Each beat tick's "sending due task" / "received" / "succeeded" lines only under DEBUG."""
+    schedule = app.conf.beat_schedule or {}
+    quiet_routine((entry["task"] for entry in schedule.values()), loglevel)
+
+
+@signals.worker_ready.connect
+def announce_console_mode(**_: object) -> None:
+    """Say loudly, once the worker is up, when its messages are printed instead of sent."""
+    notice = console_notice(settings_or_exit())
+    if notice:
+        print(notice, file=sys.stderr, flush=True)
 
 
 def settings_or_exit() -> Settings:

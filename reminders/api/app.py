@@ -14,6 +14,7 @@ from reminders import __version__
 from reminders.api import (
     actions,
     clinic_events,
+    docs_page,
     events_page,
     exposition,
     health,
@@ -59,11 +60,15 @@ def create_app(
         version=__version__,
         description="Aftercare prompts for skin clinics: webhooks in, SMS and email out.",
         lifespan=lifespan,
+        # Served by docs_page from local files: the default pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.reminders = state
     app.state.ops = ops
     for router in ROUTERS:
         app.include_router(router)
+    docs_page.mount_assets(app)
     app.add_exception_handler(OperatorRefusedError, refusal)
     settings = state.settings
     app.add_middleware(
@@ -79,6 +84,7 @@ def create_app(
 # Every route of the API, in matching order.
 ROUTERS = (
     health.router,
+    docs_page.router,
     login.router,
     ops.router,
     events_page.router,

@@ -28,7 +28,13 @@ log = logging.getLogger(__name__)
 
 
 class SignatureError(Exception):
-    """The request is not signed by the clinic; answered with 401."""
+    """The request is not signed by the clinic; answered 401 with REFUSED, whatever the cause."""
+
+
+REFUSED = (
+    "unknown clinic or bad signature: check the clinic id, its whsec_ secret, the webhook-id, "
+    "webhook-timestamp and webhook-signature headers, and the sender's clock (5 minutes)"
+)
 
 
 @router.post(
@@ -86,8 +92,10 @@ def handle(
                 try:
                     verify(clinic, body, headers, now)
                 except SignatureError as exc:
+                    # The reason goes to the log only: a caller told "unknown clinic" apart
+                    # from "bad signature" could probe which clinic ids exist.
                     log.info("webhook refused for clinic %s: %s", clinic_id[:64], exc)
-                    return 401, {"detail": str(exc)}
+                    return 401, {"detail": REFUSED}
                 assert clinic is not None
                 if stored is not None:
                     return stored
@@ -102,7 +110,7 @@ def handle(
 def verify(clinic: Clinic | None, body: bytes, headers: dict[str, str], now: datetime) -> None:
     """Accept the current secret, or the previous one during a rotation."""
     if clinic is None:
-        raise SignatureError("unknown clinic or bad signature")
+        raise SignatureError("unknown clinic")
     if not all(
         headers.get(name) for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
     ):

@@ -80,12 +80,13 @@ def messages_page(
     patient: str = "",
     page_no: Annotated[str, Query(alias="page")] = "1",
 ) -> HTMLResponse:
-    """Outbox rows filtered by status, clinic, channel, due dates and patient external id."""
+    """Outbox rows filtered by status, clinic, channel, due dates and patient external id;
+    a bad filter is named above the page (and ignored), never a JSON error."""
     errors: list[str] = []
     wanted = listing.MessageFilter(
-        status=text_filter("status", status, errors),
+        status=_choice("status", status, listing.status_choices(), errors),
         clinic=text_filter("clinic", clinic, errors),
-        channel=text_filter("channel", channel, errors),
+        channel=_choice("channel", channel, ("sms", "email"), errors),
         due_from=_date("due_from", due_from, errors),
         due_to=_date("due_to", due_to, errors),
         patient=text_filter("patient", patient, errors),
@@ -217,7 +218,7 @@ def text_filter(name: str, value: str, errors: list[str]) -> str:
 def _page(value: str, errors: list[str]) -> int:
     number = row_id(value) if value.strip() else 1
     if number is None:
-        errors.append(f"page: a whole number from 1, got {value[:20]!r}")
+        errors.append(f"page: expected a whole number from 1, got {value[:20]!r}")
         return 1
     return number
 
@@ -230,6 +231,13 @@ def _date(name: str, value: str, errors: list[str]) -> date | None:
     except ValueError:
         errors.append(f"{name}: expected a date as YYYY-MM-DD, got {value!r}")
         return None
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...], errors: list[str]) -> str:
+    if not value.strip() or value.strip() in allowed:
+        return value.strip()
+    errors.append(f"{name}: expected one of {', '.join(allowed)}, got {value[:40]!r}")
+    return ""
 
 
 def _query_without_page(request: Request) -> str:

@@ -29,3 +29,32 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             raise SettingsError(f"bad configuration: {exc}") from None
         email = SmtpChannel(config)
     return {"sms": sms, "email": email}
+
+
+def console_kinds(settings: Settings) -> list[str]:
+    """The channels that print instead of sending: SMS without Twilio, email without SMTP."""
+    printed = [] if settings.twilio_configured else ["sms"]
+    return printed + ([] if settings.smtp_url else ["email"])
+
+
+def console_notice(settings: Settings) -> str:
+    """A loud start-up notice when messages are printed, not sent ('' when all are sent)."""
+    printed = console_kinds(settings)
+    if not printed:
+        return ""
+    what = " and ".join(kind.upper() if kind == "sms" else kind for kind in printed)
+    needs = {
+        "sms": "REMINDERS_TWILIO_* for SMS",
+        "email": "REMINDERS_SMTP_URL for email",
+    }
+    rule = "!" * 72
+    return "\n".join(
+        [
+            rule,
+            f"!! CONSOLE MODE: {what} messages are PRINTED here, NOT SENT to patients.",
+            f"!! To send them set {' and '.join(needs[kind] for kind in printed)}"
+            " (README: Configuration).",
+            "!! Their rows are marked 'console' in the dashboard, `reminders status` and /metrics.",
+            rule,
+        ]
+    )

@@ -1,4 +1,4 @@
-"""`reminders clinics ...` and `reminders webhook send`: clinic administration from the shell."""
+"""`reminders clinics ...`: clinic administration from the shell."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from reminders.channels.senders import UNCONFIGURED, own_key, platform_sender
 from reminders.cli.replans import poke_worker, replan, replan_status
-from reminders.cli.webhook_sender import send_event
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
 from reminders.intake.clinics import (
@@ -26,13 +24,11 @@ from reminders.intake.clinics import (
     rotate_secret,
     update_clinic,
 )
-from reminders.intake.events import EVENT_TYPES
 from reminders.models import Clinic
 from reminders.ops.audit import cli_actor
 from reminders.planning.replanjobs import planning_changed, queued_job
 
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
-webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
 console = Console()
 TOKEN_ENV = "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN"
 
@@ -302,25 +298,3 @@ def events_command(
 # Defined in their own module; listed after the commands above.
 clinics_app.command("replan")(replan)
 clinics_app.command("replan-status")(replan_status)
-
-
-@webhook_app.command("send")
-def send(
-    clinic: Annotated[str, typer.Option(help="Clinic id.")],
-    secret: Annotated[str, typer.Option(help="The clinic's whsec_... secret.")],
-    kind: Annotated[str, typer.Option("--type", help=f"One of {', '.join(EVENT_TYPES)}.")],
-    data: Annotated[str, typer.Option(help="The event's data: a JSON file, or '-' for stdin.")],
-    url: Annotated[str, typer.Option(help="API base URL.")] = "",
-    webhook_id: Annotated[str | None, typer.Option(help="Reuse an id to test replays.")] = None,
-) -> None:
-    """Sign an event with the clinic's secret, post it and print the answer."""
-    raw = sys.stdin.read() if data == "-" else Path(data).read_text(encoding="utf-8")
-    base = url or load_settings().public_url
-    try:
-        response = send_event(base, clinic, secret, kind, json.loads(raw), webhook_id)
-    except (httpx.HTTPError, json.JSONDecodeError) as exc:
-        fail(str(exc))
-    print(f"HTTP {response.status_code}")
-    print(json.dumps(response.json(), indent=2) if response.content else "")
-    if response.status_code >= 300:
-        raise typer.Exit(1)

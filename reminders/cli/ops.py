@@ -85,10 +85,11 @@ def show(o: overview.Overview, problems: list[str]) -> None:
     table.add_row("unsent warning alerts", str(o.unsent_alerts))
     console.print(table)
     day = Table(title="last 24 hours")
-    for column in ("channel", "sent", "delivered", "failed"):
+    for column in ("channel", "sent", "delivered", "failed", "of the sent: console"):
         day.add_column(column)
     for c in o.last_day:
-        day.add_row(c.channel, str(c.sent), str(c.delivered), str(c.failed))
+        printed = f"[yellow]{c.printed} printed, not sent[/yellow]" if c.printed else "0"
+        day.add_row(c.channel, str(c.sent), str(c.delivered), str(c.failed), printed)
     console.print(day)
     for reason, n in o.top_failures:
         console.print(f"  {n} × {reason}")

@@ -60,7 +60,7 @@ class Commands(LazyGroup):
             "The audit trail, newest first: who changed what, when, before and after.",
         ),
         "webhook": Lazy(
-            "reminders.cli.clinics:webhook_app", "Try the clinic webhook from the shell."
+            "reminders.cli.webhook:webhook_app", "Try the clinic webhook from the shell."
         ),
     }
 
@@ -107,7 +107,23 @@ def api(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=api_log_config(),
     )
+
+
+def api_log_config() -> dict[str, object]:
+    """Uvicorn's logging, plus the console channel's messages (clinic alerts) at INFO."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["reminders.console"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
 
 
 @app.command()

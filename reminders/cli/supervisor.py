@@ -9,9 +9,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from reminders.cli.startup import banner, hold_folder, require_free_port
 from reminders.config import Settings
 from reminders.db import make_engine
 from reminders.migration import upgrade
@@ -91,7 +93,21 @@ class Supervisor:
 
 def run_all(settings: Settings, port: int) -> int:
     """Run every service in the foreground; return the exit code for the shell."""
-    upgrade(make_engine(settings.effective_database_url))
+    # One `up` per folder, and a taken port stops here, not in a loop of API restarts.
+    lock = hold_folder(settings.var_dir)
+    try:
+        require_free_port(port)
+        engine = make_engine(settings.effective_database_url)
+        upgrade(engine)
+        print(banner(settings, engine, port, datetime.now(UTC)), flush=True)
+        engine.dispose()
+        return run_services(settings, port)
+    finally:
+        lock.close()
+
+
+def run_services(settings: Settings, port: int) -> int:
+    """Start the embedded Redis if needed, then supervise api, worker and beat."""
     # The one place the embedded Redis starts, and the one that stops it; the children find it
     # through REMINDERS_REDIS_URL, other commands through its socket under var/.
     redis_url = settings.redis_url or start_embedded(settings.var_dir)
@@ -124,6 +140,7 @@ def supervise_services(redis_url: str, metrics_dir: Path, port: int) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     supervisor = Supervisor(commands, spawn, RestartPolicy(), time.monotonic, print)
     print(f"reminders: api on http://127.0.0.1:{port}, worker and beat running. Ctrl-C stops.")
+    print(f"reminders: open http://127.0.0.1:{port}/ops to log in (see above).", flush=True)
     code = 0
     try:
         while not stopping:

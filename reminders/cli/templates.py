@@ -58,7 +58,8 @@ def sample_context(
     clinic = Clinic(id="lint", name=sample.clinic_name, phone=sample.clinic_phone,
                     booking_url=sample.booking_url, address=sample.clinic_address)  # fmt: skip
     patient = Patient(id=12345, clinic_id="lint", external_id="p", first_name=sample.first_name,
-                      timezone="America/Los_Angeles", locale=lang)  # fmt: skip
+                      timezone="America/Los_Angeles", locale=lang,
+                      phone="+14155550100")  # fmt: skip
     treatment = Treatment(clinic_id="lint", patient_id=12345, external_id="t", ended_at=now,
                           next_session_at=NEXT_SESSION)  # fmt: skip
     return context_for(

@@ -26,6 +26,36 @@ def signed_headers(
     }
 
 
+def event_parts(document: Any, kind: str | None) -> tuple[str, dict[str, Any]]:
+    """The event's type and data from a file holding its data or its whole {"type", "data"} body.
+
+    ValueError names the problem: no type at all, or a --type that contradicts the body's.
+    """
+    if not isinstance(document, dict):
+        raise ValueError("the event must be a JSON object")
+    if set(document) == {"type", "data"}:
+        if kind and kind != document["type"]:
+            raise ValueError(
+                f"--type {kind} contradicts the body's type {document['type']!r}: give one"
+            )
+        if not isinstance(document["data"], dict):
+            raise ValueError('"data" must be a JSON object')
+        return str(document["type"]), document["data"]
+    if not kind:
+        raise ValueError('give --type, or a whole body {"type": ..., "data": {...}}')
+    return kind, document
+
+
+def answer_text(response: httpx.Response) -> str:
+    """The answer's body for a person: JSON indented, anything else (an HTML 500) as text."""
+    if not response.content:
+        return ""
+    try:
+        return json.dumps(response.json(), indent=2)
+    except ValueError:
+        return response.text[:2000]
+
+
 def event_body(kind: str, data: dict[str, Any]) -> bytes:
     """The JSON body of an event."""
     return json.dumps({"type": kind, "data": data}, separators=(",", ":")).encode()

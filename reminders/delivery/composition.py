@@ -12,6 +12,7 @@ from babel.dates import format_date, format_skeleton, format_time, get_datetime_
 from reminders.channels.base import Outgoing
 from reminders.consent.unsubscribe import PATH, token_for
 from reminders.delivery.rendering import Renderer
+from reminders.intake.fields import phone_for_reader
 from reminders.models import Clinic, Message, Patient, Treatment
 
 
@@ -37,7 +38,7 @@ def context_for(
     return {
         "first_name": (patient.first_name or "").strip(),
         "clinic_name": clinic.name,
-        "clinic_phone": clinic.phone,
+        "clinic_phone": phone_for_reader(clinic.phone, patient.phone),
         "clinic_address": clinic.address,
         "clinic_email": clinic.email,
         "booking_url": clinic.booking_url,

@@ -93,7 +93,7 @@ class Deliverer:
             outcomes = self.transmitter.send_chunk(chunk, last_start)
             self.record(report, outcomes)
             self.unsubscribe(chunk, outcomes)
-            self.recorder.record_sends((o.status, o.provider_code) for o in outcomes)
+            self.recorder.record_sends((o.status, o.provider_code, o.provider_id) for o in outcomes)
         return report
 
     def record(

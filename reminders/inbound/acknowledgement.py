@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from reminders.delivery.rendering import Renderer
 from reminders.inbound.replies import WARNING
+from reminders.intake.fields import phone_for_reader
 from reminders.models import Clinic, InboundReply, Patient
 
 TEMPLATE = "warning_ack"
@@ -53,7 +54,9 @@ def acknowledge(
         return None
     clinic = session.get(Clinic, patient.clinic_id)
     assert clinic is not None  # a foreign key
-    return Acknowledgement(clinic.name, clinic.phone, patient.locale)
+    return Acknowledgement(
+        clinic.name, phone_for_reader(clinic.phone, patient.phone), patient.locale
+    )
 
 
 def in_episode(session: Session, reply: InboundReply, now: datetime) -> bool:

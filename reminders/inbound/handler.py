@@ -81,7 +81,7 @@ def handle_inbound(
         # AYUDA asks in Spanish; otherwise the patient's language (es-MX -> es), as every text.
         asked = "es" if text.body.strip().upper().startswith("AYUDA") else None
         locale = asked or (patient.locale if patient else "en")
-        return InboundResult(help=help_request(clinic, locale))
+        return InboundResult(help=help_request(clinic, locale, text.from_number))
     if result.kind == WARNING and patient is not None:
         # Recorded as due in this transaction, sent after it: a failed or lost send is retried
         # by beat, and a failed commit sends nothing.

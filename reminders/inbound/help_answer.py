@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from reminders.delivery.rendering import Renderer
 from reminders.inbound.acknowledgement import ack_context
+from reminders.intake.fields import phone_for_reader
 from reminders.models import Clinic
 
 TEMPLATE = "help"
@@ -20,11 +21,12 @@ class HelpRequest:
     locale: str
 
 
-def help_request(clinic: Clinic | None, locale: str) -> HelpRequest:
-    """The answer's facts for a patient of `clinic`, or for a number we do not know."""
+def help_request(clinic: Clinic | None, locale: str, reader: str = "") -> HelpRequest:
+    """The answer's facts for a patient of `clinic`, or for a number we do not know; the
+    clinic's phone as `reader` (the asking number) dials it."""
     if clinic is None:
         return HelpRequest("", "", locale)
-    return HelpRequest(clinic.name, clinic.phone, locale)
+    return HelpRequest(clinic.name, phone_for_reader(clinic.phone, reader), locale)
 
 
 def help_text(renderer: Renderer, request: HelpRequest) -> str:

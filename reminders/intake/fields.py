@@ -93,6 +93,21 @@ def e164(number: str, region: str | None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_for_reader(number: str, reader: str | None) -> str:
+    """`number` as its reader dials it: national format from the same country, else
+    international; what cannot be parsed is shown as stored."""
+    if not number:
+        return number
+    formats = phonenumbers.PhoneNumberFormat
+    try:
+        parsed = phonenumbers.parse(number, None)
+        home = phonenumbers.parse(reader, None).country_code if reader else None
+    except phonenumbers.NumberParseException:
+        return number
+    shown = formats.NATIONAL if home == parsed.country_code else formats.INTERNATIONAL
+    return phonenumbers.format_number(parsed, shown)
+
+
 def _phone(value: str, info: ValidationInfo) -> str:
     # A region set in the same settings change applies; else the clinic's (the context).
     region = (info.data or {}).get("default_region") or (info.context or {}).get("region")

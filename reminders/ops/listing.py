@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session, col
 
+from reminders.channels.console import is_console
 from reminders.masking import mask_address
 from reminders.models import MESSAGES, AuditEntry, Clinic, Patient, Treatment
 from reminders.ops.actions import RESOLVABLE, RESOLVE
@@ -56,6 +57,8 @@ class MessageRow:
     provider_code: str | None
     reason: str | None
     last_error: str | None
+    # Printed by the console channel (no Twilio / SMTP settings): "sent" to nobody.
+    printed: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def _row(record: Any) -> MessageRow:
         provider_code=m["provider_code"],
         reason=redact(m["reason"]),
         last_error=redact(m["last_error"]),
+        printed=is_console(m["provider_id"]),
     )
 
 

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from reminders.channels.console import is_console
 from reminders.ops import overview
 
 CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -36,8 +37,9 @@ class Events:
         self.registry = registry
         self.sends = Counter(
             "reminders_sends",
-            "Send attempts by outcome and provider code.",
-            ["outcome", "provider_code"],
+            "Send attempts by outcome, provider code, and via: provider (Twilio, SMTP) or "
+            "console (printed, not sent).",
+            ["outcome", "provider_code", "via"],
             registry=registry,
         )
         self.webhooks = Counter(
@@ -66,14 +68,18 @@ class Recorder:
     def __init__(self, events: Events | None = None) -> None:
         self.events = events or shared_events()
 
-    def record_send(self, outcome: str, provider_code: str | None = None) -> None:
-        """One send attempt ended in `outcome` (the row's new status) with this provider code."""
-        self.record_sends([(outcome, provider_code)])
+    def record_send(
+        self, outcome: str, provider_code: str | None = None, provider_id: str | None = None
+    ) -> None:
+        """One send attempt ended in `outcome` (the row's new status) with this provider code;
+        a console provider id counts it as via="console"."""
+        self.record_sends([(outcome, provider_code, provider_id)])
 
-    def record_sends(self, results: Iterable[tuple[str, str | None]]) -> None:
+    def record_sends(self, results: Iterable[tuple[str, str | None, str | None]]) -> None:
         """Several send attempts at once."""
-        for outcome, code in results:
-            self.events.sends.labels(outcome, code or NO_CODE).inc()
+        for outcome, code, provider_id in results:
+            via = "console" if is_console(provider_id) else "provider"
+            self.events.sends.labels(outcome, code or NO_CODE, via).inc()
 
     def observe_claim(self, seconds: float) -> None:
         """One claim statement took `seconds`."""

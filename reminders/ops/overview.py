@@ -10,6 +10,7 @@ import redis
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from reminders.channels.console import PROVIDER_PREFIX
 from reminders.inbound.alert_outbox import UNSENT
 from reminders.models import MESSAGES, REPLIES
 from reminders.ops.scope import ClinicIds, within
@@ -24,12 +25,14 @@ Ping = Callable[[], list[str]]
 
 @dataclass(frozen=True)
 class ChannelDay:
-    """Sent, delivered and failed (failed + dead) in the last 24 hours on one channel."""
+    """Sent, delivered and failed (failed + dead) in the last 24 hours on one channel; of the
+    sent, how many the console channel printed instead of sending."""
 
     channel: str
     sent: int = 0
     delivered: int = 0
     failed: int = 0
+    printed: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,9 @@ def last_day(session: Session, now: datetime, clinic_ids: ClinicIds = None) -> l
         "delivered": select(M.channel, func.count()).where(M.delivered_at >= since),
         "failed": select(M.channel, func.count()).where(
             M.status.in_((lc.FAILED, lc.DEAD)), M.updated_at >= since
+        ),
+        "printed": select(M.channel, func.count()).where(
+            M.sent_at >= since, M.provider_id.startswith(PROVIDER_PREFIX, autoescape=True)
         ),
     }
     for name, stmt in queries.items():

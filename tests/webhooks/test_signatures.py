@@ -25,7 +25,7 @@ def test_missing_signature_headers_are_refused_and_write_nothing(hooks: Hooks) -
     body = event_body("treatment.completed", treatment_completed())
     response = hooks.client.post(f"/v1/clinics/{CLINIC}/events", content=body)
     assert response.status_code == 401
-    assert "missing" in response.json()["detail"]
+    assert "webhook-signature" in response.json()["detail"]
     assert hooks.counts() == before
 
 
@@ -65,6 +65,19 @@ def test_timestamps_more_than_five_minutes_off_are_refused(hooks: Hooks) -> None
 def test_an_unknown_clinic_is_refused(hooks: Hooks) -> None:
     response = hooks.post_event("treatment.completed", treatment_completed(), clinic="nobody")
     assert response.status_code == 401
+
+
+def test_an_unknown_clinic_and_a_bad_signature_read_the_same_so_clinic_ids_cannot_be_probed(
+    hooks: Hooks,
+) -> None:
+    event = treatment_completed()
+    unknown = hooks.post_event("treatment.completed", event, clinic="nobody")
+    forged = hooks.post_event("treatment.completed", event, secret=new_secret())
+    body = event_body("treatment.completed", event)
+    unsigned_known = hooks.client.post(f"/v1/clinics/{CLINIC}/events", content=body)
+    unsigned_unknown = hooks.client.post("/v1/clinics/nobody/events", content=body)
+    answers = {(r.status_code, r.text) for r in (unknown, forged, unsigned_known, unsigned_unknown)}
+    assert len(answers) == 1, answers
 
 
 def test_a_replayed_delivery_returns_the_stored_answer_and_writes_nothing(hooks: Hooks) -> None:
