@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reminders.db import make_engine
-from reminders.models import CLINICS, AuditEntry, Clinic, Patient
+from reminders.models import CLINICS, AuditEntry, Clinic, Patient, Treatment
 from tests.harness import BIN, ServiceProcess, service_env
 from tests.processes import free_port, wait_ready
 
@@ -113,7 +113,7 @@ def test_import_enrolls_good_rows_reports_bad_ones_by_line_and_exits_non_zero(
     )
     result = reminders(env, "import", str(csv_file), "--clinic", "glow")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "enrolled 2 rows, rejected 1" in result.stdout
+    assert "enrolled 2 rows, rejected 1 row" in result.stdout
     for column in ("phone", "email", "timezone", "consent_email", "ended_at"):
         assert column in result.stdout
     assert "│ 3 " in result.stdout  # the bad row's line number in the file
@@ -201,7 +201,7 @@ def test_import_warns_about_rows_it_enrolls_and_refuses_future_sessions(
     )
     result = reminders(env, "import", str(csv_file), "--clinic", "glow")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "enrolled 1 rows, rejected 1" in result.stdout
+    assert "enrolled 1 row, rejected 1 row" in result.stdout
     assert "no SMS consent: nothing will be texted" in result.stdout
     assert "more than 15 minutes in the future" in result.stdout
     assert stored_phones(env) == ["+34612345678"]
@@ -284,3 +284,74 @@ def test_a_clinic_gets_its_own_sender_and_account_then_goes_back_to_the_platform
         assert glow.twilio_auth_token == "glow-token-typed-in"
         audit = session.exec(select(AuditEntry).where(AuditEntry.clinic_id == "bright")).all()
         assert audit and all(token not in repr(entry.model_dump()) for entry in audit)
+
+
+CSV_HEADER = "external_id,first_name,phone,timezone,treatment_id,ended_at\n"
+
+
+def test_import_reads_times_without_an_offset_in_the_patients_zone_only_when_asked(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    local = (datetime.now(UTC) - timedelta(days=1)).replace(tzinfo=None, microsecond=0)
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{local.isoformat()}\n")
+    refused = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert refused.returncode == 1 and "needs a UTC offset" in refused.stdout
+    read = reminders(env, "import", str(csv_file), "--clinic", "glow", "--local-times")
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert "enrolled 1 row, rejected 0 rows" in read.stdout
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        ended = session.exec(select(Treatment)).one().ended_at
+    engine.dispose()
+    assert ended.replace(tzinfo=None) != local  # Madrid is never at UTC+0: the time was read as Madrid's
+
+
+def test_import_dry_run_checks_every_row_and_writes_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f"p-2,Bea,12,Europe/Madrid,t-2,{ENDED}\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow", "--dry-run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dry run, nothing written: 1 row would be enrolled, 1 row rejected" in result.stdout
+    assert "phone" in result.stdout
+    assert stored_phones(env) == []
+
+
+def test_import_names_extra_cells_by_line_and_writes_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f"p-2,Bea,622 000 111,Europe/Madrid,t-2,{ENDED},surprise\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 2
+    assert "line 3: 1 cell(s) more than the 6 columns" in result.stderr
+    assert stored_phones(env) == []
+
+
+@pytest.mark.parametrize("closed_later", [False, True])
+def test_import_reports_a_broken_quote_at_the_line_where_it_starts(
+    env: dict[str, str], tmp_path: Path, closed_later: bool
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    tail = f'p-4,"Dora",622 000 333,Europe/Madrid,t-4,{ENDED}\n' if closed_later else ""
+    csv_file.write_text(
+        CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f'p-2,"Bea,622 000 111,Europe/Madrid,t-2,{ENDED}\n'
+        f"p-3,Carla,622 000 222,Europe/Madrid,t-3,{ENDED}\n" + tail
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 2, result.stdout
+    assert "line 3: a quote opened on this line" in result.stderr
+    assert stored_phones(env) == []
