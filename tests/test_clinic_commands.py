@@ -305,7 +305,8 @@ def test_import_reads_times_without_an_offset_in_the_patients_zone_only_when_ask
     with Session(engine) as session:
         ended = session.exec(select(Treatment)).one().ended_at
     engine.dispose()
-    assert ended.replace(tzinfo=None) != local  # Madrid is never at UTC+0: the time was read as Madrid's
+    # Madrid is never at UTC+0: the time was read as Madrid's.
+    assert ended.replace(tzinfo=None) != local
 
 
 def test_import_dry_run_checks_every_row_and_writes_nothing(
@@ -355,3 +356,91 @@ def test_import_reports_a_broken_quote_at_the_line_where_it_starts(
     assert result.returncode == 2, result.stdout
     assert "line 3: a quote opened on this line" in result.stderr
     assert stored_phones(env) == []
+
+
+def clinic_json(env: dict[str, str], clinic_id: str) -> dict[str, object]:
+    listed = reminders(env, "clinics", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (found,) = [c for c in json.loads(listed.stdout) if c["id"] == clinic_id]
+    return found  # type: ignore[no-any-return]
+
+
+def test_clinics_list_shows_every_setting_but_no_secret(env: dict[str, str]) -> None:
+    created = reminders(
+        env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES",
+        "--booking-url", "https://glow.example/book", "--sms-per-week", "2", "--json",
+    )  # fmt: skip
+    secret = json.loads(created.stdout)["secret"]
+    reminders(env, "clinics", "rotate-secret", "glow")
+    shown = clinic_json(env, "glow")
+    assert shown["booking_url"] == "https://glow.example/book" and shown["sms_per_week"] == 2
+    assert shown["window"] == "08:00-20:00" and shown["protocol"] == "microneedling"
+    assert shown["previous_secret_expires_at"]
+    for name in ("webhook_secret", "previous_webhook_secret", "events_secret", "twilio_auth_token"):
+        assert name not in shown
+    table = reminders(env, "clinics", "list")
+    assert "booking_url" in table.stdout and "glow.example/book" in table.stdout
+    assert secret not in table.stdout + json.dumps(shown)
+
+
+def test_clinics_set_reports_every_problem_at_once_and_writes_nothing(
+    env: dict[str, str],
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    result = reminders(
+        env, "clinics", "set", "glow", "--phone", "12", "--email", "nope@",
+        "--sms-per-day", "3", "--sms-per-week", "2", "--window", "22:00-06:00",
+    )  # fmt: skip
+    assert result.returncode == 1
+    for setting in ("phone:", "email:", "window:"):
+        assert setting in result.stderr, result.stderr
+    assert clinic_json(env, "glow")["sms_per_day"] == 1
+
+
+def test_clinics_set_merges_protocol_overrides_and_removes_one_on_request(
+    env: dict[str, str],
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow")
+    first = reminders(
+        env,
+        "clinics",
+        "set",
+        "glow",
+        "--protocol-overrides",
+        '{"steps": {"day_1": {"at": "09:30"}}}',
+    )
+    assert first.returncode == 0, first.stderr
+    reminders(
+        env,
+        "clinics",
+        "set",
+        "glow",
+        "--protocol-overrides",
+        '{"steps": {"day_3": {"enabled": false}}}',
+    )
+    reminders(
+        env, "clinics", "set", "glow", "--protocol-overrides", '{"steps": {"day_1": {"days": 2}}}'
+    )
+    assert clinic_json(env, "glow")["protocol_overrides"] == {
+        "steps": {"day_1": {"at": "09:30", "days": 2}, "day_3": {"enabled": False}}
+    }
+    removed = reminders(env, "clinics", "set", "glow", "--remove-override", "day_1")
+    assert removed.returncode == 0, removed.stderr
+    assert clinic_json(env, "glow")["protocol_overrides"] == {
+        "steps": {"day_3": {"enabled": False}}
+    }
+    reminders(env, "clinics", "set", "glow", "--protocol-overrides", '{"steps": {"day_3": null}}')
+    assert clinic_json(env, "glow")["protocol_overrides"] == {}
+
+
+def test_rotate_secret_refuses_a_negative_grace_period(env: dict[str, str]) -> None:
+    created = reminders(env, "clinics", "create", "glow", "--name", "Glow", "--json")
+    result = reminders(env, "clinics", "rotate-secret", "glow", "--grace-hours", "-1")
+    assert result.returncode == 1 and "grace: cannot be negative" in result.stderr
+    assert "Traceback" not in result.stderr
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        clinic = session.get(Clinic, "glow")
+        assert clinic is not None
+        assert clinic.webhook_secret == json.loads(created.stdout)["secret"]
+    engine.dispose()
