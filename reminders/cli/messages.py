@@ -65,7 +65,7 @@ def list_command(
             r.patient_external_id, r.contact, r.step_key, r.channel, r.status,
             str(r.attempts), escape(why),
         )  # fmt: skip
-    console.print(table)
+    Console().print(table)  # made now: it reads the terminal's width ($COLUMNS) as it is
 
 
 @messages_app.command("show")
