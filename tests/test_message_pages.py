@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from reminders.inbound.replies import OPT_OUT, REPLY, WARNING
-from reminders.models import PATIENTS, AuditEntry, InboundReply
+from reminders.models import PATIENTS, AuditEntry, ClinicTemplate, InboundReply
 from reminders.outbox import lifecycle as lc
 from reminders.outbox.claim import text_digest
 from reminders.outbox.status_callbacks import Report, apply_report
@@ -176,3 +176,27 @@ def test_a_bulk_retry_is_confirmed_first_then_retries_only_the_filtered_rows_aud
     assert client.get("/ops/clinics/clinic-a/bulk/retry?status=dead").status_code == 403
     everything = client.post("/ops/clinics/clinic-b/bulk/cancel", data={"csrf_token": csrf})
     assert everything.status_code == 400 and b.row(failed).status == lc.FAILED
+
+
+def test_the_text_is_rendered_from_the_template_version_recorded_on_the_row(
+    client: TestClient, engine: Engine
+) -> None:
+    box = Outbox(engine)
+    with Session(engine) as session:
+        for version, word in ((1, "FIRST"), (2, "SECOND")):
+            body = "{{ clinic_name }}: " + word + " wording."
+            session.add(ClinicTemplate(clinic_id=box.clinic_id, name="sms/en/day_1.txt",
+                                       version=version, body=body))  # fmt: skip
+        session.commit()
+    stamp = f"clinic:{box.clinic_id} sms/en/day_1.txt@v1"
+    old = box.add(lc.SENT, step_key="day_1", sent_at=NOW, template_version=stamp)
+    lost = box.add(lc.SENT, step_key="day_1", sent_at=NOW,
+                   template_version=f"clinic:{box.clinic_id} sms/en/day_1.txt@v9")  # fmt: skip
+    add_operator(engine, "ada", "admin")
+    login(client, "ada")
+    page = client.get(f"/ops/messages/{old}").text
+    assert "FIRST wording" in page and "SECOND" not in page
+    assert "from the template versions recorded on the row" in page
+    assert "sms/en/day_1.txt@v2" in page  # what is in force now, beside it
+    fallback = client.get(f"/ops/messages/{lost}").text
+    assert "SECOND wording" in fallback and "can no longer be had" in fallback

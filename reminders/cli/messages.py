@@ -119,10 +119,12 @@ def detail_lines(d: Detail) -> list[str]:
 
 
 def rerender_note(d: Detail) -> str:
-    """Says the text is rendered again, and whether it matches what was sent."""
-    same = d.text.same_as_sent
-    if same is True:
-        return "rendered again now; identical to the text sent (same digest)"
-    if same is False:
-        return "rendered again now with today's templates and data; the text sent was different"
-    return "rendered again now; the text itself is not stored"
+    """Says the text is rendered again, from which templates, and if it matches what was sent."""
+    source = (
+        "the template versions recorded on the row"
+        if d.text.from_recorded
+        else "the templates in force now"
+    )
+    same = {True: "; identical to the text sent (same digest)",
+            False: "; the text sent was different", None: ""}[d.text.same_as_sent]  # fmt: skip
+    return f"rendered again from {source}{same}"

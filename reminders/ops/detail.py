@@ -11,12 +11,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from jinja2 import TemplateError
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from reminders.delivery.composition import compose
+from reminders.delivery.looks import Branding, Look
 from reminders.delivery.rendering import Renderer
-from reminders.intake.clinic_looks import current_look
+from reminders.intake.clinic_looks import BRANDING_FIELDS, B, T, current_look
 from reminders.models import (
+    CLINIC_BRANDING,
     MESSAGES,
     AuditEntry,
     Clinic,
@@ -42,6 +45,8 @@ class Rerender:
     # True/False when an SMS digest was recorded (the same text, or not); None when unknown.
     same_as_sent: bool | None
     problem: str = ""
+    # Rendered from the versions the row recorded (True), or from those in force now (False).
+    from_recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,14 +111,60 @@ def message_detail(
     )
 
 
+def recorded_look(connection: Connection, clinic_id: str, stamp: str) -> Look | None:
+    """The clinic's look as a row's template_version names it, or None when it cannot be had.
+
+    "clinic:<id> sms/en/day_1.txt@v3,branding@v2": those versions (kept forever); any other
+    name the row used was the shipped one. "shipped:<digest>": no override at all.
+    """
+    if stamp.startswith("shipped:"):
+        return Look(clinic_id)
+    prefix = f"clinic:{clinic_id} "
+    if not stamp.startswith(prefix):
+        return None
+    templates: dict[str, tuple[int, str]] = {}
+    branding = Branding()
+    for part in stamp.removeprefix(prefix).split(","):
+        name, _, version = part.rpartition("@v")
+        if not version.isdigit():
+            return None  # cut short at 300 characters, or not a stamp this version writes
+        if name == "branding":
+            row = connection.execute(
+                sa.select(CLINIC_BRANDING).where(
+                    B.clinic_id == clinic_id, B.version == int(version)
+                )
+            ).first()
+            if row is None:
+                return None
+            fields = {k: getattr(row, k) for k in BRANDING_FIELDS}
+            branding = Branding(**fields, version=row.version)
+            continue
+        body = connection.execute(
+            sa.select(T.body).where(
+                T.clinic_id == clinic_id, T.name == name, T.version == int(version)
+            )
+        ).scalar_one_or_none()
+        if body is None:
+            return None
+        templates[name] = (int(version), body)
+    return Look(clinic_id, templates, branding)
+
+
 def rerender(session: Session, message: Message, patient: Patient, renderer: Renderer) -> Rerender:
-    """The text rendered again with the clinic's templates in force (no unsubscribe key)."""
+    """The text rendered again (no unsubscribe key) from the template versions the row
+    recorded when they can still be had, else from those in force now."""
     clinic = session.get(Clinic, message.clinic_id)
     treatment = session.get(Treatment, message.treatment_id)
     assert clinic is not None and treatment is not None
-    look = current_look(session.connection(), clinic.id)
-    own = renderer.for_clinic(look)
-    now_stamp = own.stamp(message.channel, message.step_key, patient.locale)
+    current = renderer.for_clinic(current_look(session.connection(), clinic.id))
+    now_stamp = current.stamp(message.channel, message.step_key, patient.locale)
+    recorded = message.template_version
+    look = recorded_look(session.connection(), clinic.id, recorded) if recorded else None
+    own = current if look is None else renderer.for_clinic(look)
+    # The shipped files can change with an upgrade: the recorded digest says whether they did.
+    from_recorded = look is not None and (
+        not recorded.startswith("shipped:") or current.shipped_stamp() == recorded
+    )
     when = message.sent_at or message.due_at
     texts = []
     try:
@@ -122,7 +173,7 @@ def rerender(session: Session, message: Message, patient: Patient, renderer: Ren
             texts.append((out.subject or "", out.text))
     except TemplateError as exc:
         problem = f"does not render now: {redact(str(exc))}"
-        return Rerender("", "", now_stamp, message.template_version, None, problem)
+        return Rerender("", "", now_stamp, recorded, None, problem, from_recorded)
     same = None
     if message.sent_digest:
         same = any(text_digest(text) == message.sent_digest for _, text in texts)
@@ -131,4 +182,4 @@ def rerender(session: Session, message: Message, patient: Patient, renderer: Ren
         )
     else:
         subject, text = texts[0]
-    return Rerender(subject, text, now_stamp, message.template_version, same)
+    return Rerender(subject, text, now_stamp, recorded, same, "", from_recorded)
