@@ -91,10 +91,10 @@ def _without_nulls(overrides: Any) -> Any:
         return {} if cleared else overrides
     steps = {}
     for key, fields in overrides["steps"].items():
-        if isinstance(fields, dict):
+        if isinstance(fields, dict) and fields:
             fields = {name: value for name, value in fields.items() if value is not None}
             if not fields:
-                continue  # every override of the step removed
+                continue  # every override of the step removed (an empty table is refused)
         if fields is not None:
             steps[key] = fields
     return {**overrides, "steps": steps} if steps else {}
