@@ -192,6 +192,13 @@ def test_an_operator_opens_a_message_and_the_replies_inbox_and_retries_from_the_
     add_operator(engine, "maria", "admin")
     log_in(browser, api_url, "maria")
 
+    browser.set_window_size(1024, 768)  # a small laptop: wide tables scroll inside the page
+    try:
+        for page in ("problems", "messages", "replies", f"messages/{dead}"):
+            browser.get(f"{api_url}/ops/{page}")
+            assert fits_the_window(browser), page
+    finally:
+        browser.set_window_size(1280, 900)
     browser.get(f"{api_url}/ops/messages")
     submit_and_wait(browser, browser.find_element(By.LINK_TEXT, str(dead)))
     assert "carrier refused the number" in browser.page_source
