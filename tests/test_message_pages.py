@@ -133,7 +133,7 @@ def test_the_inbox_shows_each_clinic_its_own_replies_newest_first_and_warnings_m
     page = client.get("/ops/replies").text
     assert "clinic a" not in page and "p-aaa" not in page and "no clinic knows me" not in page
     assert page.index("pus and fever") < page.index("STOP") < page.index("thanks, older")
-    assert 'class="attention"' in page and "alert email pending after 2 tries" in page
+    assert 'class="attention"' in page and "clinic alert email pending after 2 tries" in page
     assert "SMS stopped for this number" in page and "+15555550123" not in page
     assert 'http-equiv="refresh"' in page
 

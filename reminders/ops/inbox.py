@@ -57,11 +57,11 @@ def what_was_done(kind: str, routed: bool, alerted_at: datetime | None, due: dat
         return "no clinic told: the sender is shared (see Problems)"
     if kind == WARNING:
         if alerted_at is not None:
-            return f"acknowledged; alert emailed {alerted_at:%Y-%m-%d %H:%M} UTC"
+            return f"clinic alert emailed {alerted_at:%Y-%m-%d %H:%M} UTC"
         if due is not None:
             tries = f" after {attempts} tries ({redact(error)})" if attempts else ""
-            return f"acknowledged; alert email pending{tries}"
-        return f"alert email gave up: {redact(error) or 'no address'}: call the clinic"
+            return f"clinic alert email pending{tries}"
+        return f"clinic alert gave up ({redact(error) or 'no address'}): call the clinic"
     if kind == REPLY:
         return "kept for the clinic (no warning sign)"
     return kind
