@@ -124,14 +124,14 @@ def test_the_inbox_shows_each_clinic_its_own_replies_newest_first_and_warnings_m
     add_reply(
         engine, "clinic-b", b.patient.id, OPT_OUT, "STOP", received_at=NOW - timedelta(hours=1)
     )
-    add_reply(engine, "clinic-a", a.patient.id, REPLY, "secret of clinic a")
+    add_reply(engine, "clinic-a", a.patient.id, REPLY, "secret of glow-a")
     add_reply(engine, None, None, REPLY, "no clinic knows me")
     add_operator(engine, "bea", "staff", "clinic-b")
     add_operator(engine, "ada", "admin")
 
     login(client, "bea")
     page = client.get("/ops/replies").text
-    assert "clinic a" not in page and "p-aaa" not in page and "no clinic knows me" not in page
+    assert "secret of glow-a" not in page and "p-aaa" not in page and "no clinic knows me" not in page
     assert page.index("pus and fever") < page.index("STOP") < page.index("thanks, older")
     assert 'class="attention"' in page and "clinic alert email pending after 2 tries" in page
     assert "SMS stopped for this number" in page and "+15555550123" not in page
@@ -140,7 +140,7 @@ def test_the_inbox_shows_each_clinic_its_own_replies_newest_first_and_warnings_m
     client.post("/ops/logout", data={"csrf_token": login(client, "bea")})
     login(client, "ada")
     admin = client.get("/ops/replies").text
-    assert "secret of clinic a" in admin and "no clinic knows me" in admin
+    assert "secret of glow-a" in admin and "no clinic knows me" in admin
 
 
 def test_a_bulk_retry_is_confirmed_first_then_retries_only_the_filtered_rows_auditing_each(
