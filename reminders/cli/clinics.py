@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reminders.channels.senders import UNCONFIGURED, own_key, platform_sender
+from reminders.channels.senders import own_key, platform_sender
+from reminders.cli.clinic_view import clinic_settings, removal
 from reminders.cli.replans import poke_worker, replan, replan_status
 from reminders.cli.webhook_sender import send_event
 from reminders.config import load_settings
@@ -104,20 +105,6 @@ def sender_settings(
     }
 
 
-def removal(given: str | None, steps: list[str]) -> str:
-    """--protocol-overrides with each of `steps` set to null (removed), as JSON."""
-    if given and given.startswith("@"):
-        given = Path(given[1:]).read_text(encoding="utf-8")
-    try:
-        data = json.loads(given) if given else {}
-    except json.JSONDecodeError as exc:
-        fail(f"protocol_overrides: not JSON: {exc}")
-    if not isinstance(data, dict) or not isinstance(data.get("steps", {}), dict):
-        fail('protocol_overrides: expected {"steps": {"<step key>": {...}}}')
-    data.setdefault("steps", {}).update(dict.fromkeys(steps))
-    return json.dumps(data)
-
-
 def refuse_platform_sender(clinic: Clinic) -> None:
     """A clinic's own sender or account must not be the platform's: shared unawares."""
     settings = load_settings()
@@ -128,15 +115,6 @@ def refuse_platform_sender(clinic: Clinic) -> None:
         raise ClinicError(
             "twilio_account_sid: that is the platform's account; leave --twilio-account-sid out"
         )
-
-
-def sender_text(clinic: Clinic, platform_key: str) -> str:
-    """Which sender the clinic uses, for `clinics list` (never the token)."""
-    if not own_key(clinic):
-        shown = "console: Twilio not set up" if platform_key == UNCONFIGURED else platform_key
-        return f"platform ({shown})"
-    account = f", account {clinic.twilio_account_sid}" if clinic.twilio_account_sid else ""
-    return own_key(clinic) + account
 
 
 def fail(message: str) -> None:
@@ -190,21 +168,6 @@ def create(
     print(secret)
 
 
-# Never shown by `clinics list`: a secret is printed once, when it is made.
-SECRETS = ("webhook_secret", "previous_webhook_secret", "events_secret", "twilio_auth_token")
-
-
-def clinic_settings(clinic: Clinic, platform_key: str) -> dict[str, Any]:
-    """Every setting of a clinic as plain JSON values, secrets left out."""
-    found = clinic.model_dump(exclude=set(SECRETS) | {"window_start", "window_end"})
-    found["window"] = f"{clinic.window_start:%H:%M}-{clinic.window_end:%H:%M}"
-    found["sms_sender"] = sender_text(clinic, platform_key)
-    for name, value in found.items():
-        if isinstance(value, datetime):
-            found[name] = value.isoformat()
-    return found
-
-
 @clinics_app.command("list")
 def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
@@ -256,7 +219,10 @@ def set_command(
     --protocol-overrides is merged into the stored overrides (a JSON null removes one).
     """
     if remove_override:
-        protocol_overrides = removal(protocol_overrides, remove_override)
+        try:
+            protocol_overrides = removal(protocol_overrides, remove_override)
+        except ClinicError as exc:
+            fail(str(exc))
     values = settings_of(
         name=name, default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
