@@ -369,6 +369,23 @@ class ClinicBranding(SQLModel, table=True):
     created_by: str = Field(default="", max_length=128)
 
 
+class StatusReport(SQLModel, table=True):
+    """A provider's status callback about one message, as received, and what it did to the row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Cascade: a retention job deleting a message takes its reports with it.
+    message_id: int = Field(
+        sa_column=Column(
+            sa.Integer, sa.ForeignKey("message.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    provider_id: str = Field(default="", max_length=128)
+    status: str = Field(max_length=32)
+    error_code: str | None = Field(default=None, max_length=32)
+    outcome: str = Field(default="", max_length=200)
+    received_at: datetime = _created()
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
@@ -381,6 +398,7 @@ EVENTS: sa.Table = ClinicEvent.__table__  # type: ignore[attr-defined]
 REPLAN_JOBS: sa.Table = ReplanJob.__table__  # type: ignore[attr-defined]
 CLINIC_TEMPLATES: sa.Table = ClinicTemplate.__table__  # type: ignore[attr-defined]
 CLINIC_BRANDING: sa.Table = ClinicBranding.__table__  # type: ignore[attr-defined]
+STATUS_REPORTS: sa.Table = StatusReport.__table__  # type: ignore[attr-defined]
 
 
 def movable(move: lc.Move) -> ColumnElement[bool]:

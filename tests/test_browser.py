@@ -190,3 +190,72 @@ def test_an_operator_logs_in_reads_the_overview_and_retries_a_dead_message(
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline circle.mark.skipped")
     browser.save_screenshot(str(SCREENSHOTS / "timeline.png"))
     queue.close()
+
+
+def log_in(browser, api_url: str, username: str) -> None:
+    """Sign in through the login form (the account is made with add_operator)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{api_url}/ops/login")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    assert f"signed in as {username}" in browser.find_element(By.TAG_NAME, "header").text
+
+
+def fits_the_window(browser) -> bool:
+    """No horizontal scrolling of the page itself at this window width."""
+    return bool(
+        browser.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+    )
+
+
+def test_an_operator_opens_a_message_and_the_replies_inbox_and_retries_from_the_message_page(
+    browser, api_url: str, engine: Engine
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from reminders.db import session_scope
+    from reminders.inbound.replies import WARNING
+    from reminders.models import InboundReply
+
+    box, now = Outbox(engine), datetime.now(UTC)
+    dead = box.add(lc.DEAD, step_key="day_1", due_at=now - timedelta(days=1), updated_at=now,
+                   last_error="carrier refused the number")  # fmt: skip
+    with session_scope(engine) as session:
+        session.add(InboundReply(clinic_id=box.clinic_id, patient_id=box.patient.id,
+                                 from_number="+15555550123", body="it is red and hot",
+                                 kind=WARNING, received_at=now, alerted_at=now))  # fmt: skip
+    SCREENSHOTS.mkdir(exist_ok=True)
+    add_operator(engine, "maria", "admin")
+    log_in(browser, api_url, "maria")
+
+    browser.set_window_size(1024, 768)  # a small laptop: wide tables scroll inside the page
+    try:
+        for page in ("problems", "messages", "replies", f"messages/{dead}"):
+            browser.get(f"{api_url}/ops/{page}")
+            assert fits_the_window(browser), page
+    finally:
+        browser.set_window_size(1280, 900)
+    browser.get(f"{api_url}/ops/messages")
+    submit_and_wait(browser, browser.find_element(By.LINK_TEXT, str(dead)))
+    assert "carrier refused the number" in browser.page_source
+    assert "Rendered again" in browser.find_element(By.ID, "rerender-note").text
+    assert browser.find_element(By.ID, "text").text.strip()
+    assert fits_the_window(browser)
+    browser.save_screenshot(str(SCREENSHOTS / "message.png"))
+    submit_and_wait(browser, browser.find_element(By.ID, f"retry-{dead}"))
+    assert "retry done" in browser.find_element(By.CLASS_NAME, "notice").text
+    assert browser.find_element(By.ID, "status").text == lc.PENDING
+    assert "op:maria" in browser.find_element(By.ID, "audit").text
+    assert box.row(dead).status == lc.PENDING
+
+    browser.find_element(By.LINK_TEXT, "Replies").click()
+    inbox = browser.find_element(By.ID, "replies")
+    warning = inbox.find_element(By.CSS_SELECTOR, "tr.attention")
+    assert "it is red and hot" in warning.text and "alert emailed" in warning.text
+    assert "+15555550123" not in browser.page_source
+    assert fits_the_window(browser)
+    browser.save_screenshot(str(SCREENSHOTS / "replies.png"))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reminders.db import make_engine
-from reminders.models import CLINICS, AuditEntry, Clinic, Patient
+from reminders.models import CLINICS, AuditEntry, Clinic, Patient, Treatment
 from tests.harness import BIN, ServiceProcess, service_env
 from tests.processes import free_port, wait_ready
 
@@ -113,7 +113,7 @@ def test_import_enrolls_good_rows_reports_bad_ones_by_line_and_exits_non_zero(
     )
     result = reminders(env, "import", str(csv_file), "--clinic", "glow")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "enrolled 2 rows, rejected 1" in result.stdout
+    assert "enrolled 2 rows, rejected 1 row" in result.stdout
     for column in ("phone", "email", "timezone", "consent_email", "ended_at"):
         assert column in result.stdout
     assert "│ 3 " in result.stdout  # the bad row's line number in the file
@@ -201,7 +201,7 @@ def test_import_warns_about_rows_it_enrolls_and_refuses_future_sessions(
     )
     result = reminders(env, "import", str(csv_file), "--clinic", "glow")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "enrolled 1 rows, rejected 1" in result.stdout
+    assert "enrolled 1 row, rejected 1 row" in result.stdout
     assert "no SMS consent: nothing will be texted" in result.stdout
     assert "more than 15 minutes in the future" in result.stdout
     assert stored_phones(env) == ["+34612345678"]
@@ -284,3 +284,163 @@ def test_a_clinic_gets_its_own_sender_and_account_then_goes_back_to_the_platform
         assert glow.twilio_auth_token == "glow-token-typed-in"
         audit = session.exec(select(AuditEntry).where(AuditEntry.clinic_id == "bright")).all()
         assert audit and all(token not in repr(entry.model_dump()) for entry in audit)
+
+
+CSV_HEADER = "external_id,first_name,phone,timezone,treatment_id,ended_at\n"
+
+
+def test_import_reads_times_without_an_offset_in_the_patients_zone_only_when_asked(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    local = (datetime.now(UTC) - timedelta(days=1)).replace(tzinfo=None, microsecond=0)
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{local.isoformat()}\n")
+    refused = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert refused.returncode == 1 and "needs a UTC offset" in refused.stdout
+    read = reminders(env, "import", str(csv_file), "--clinic", "glow", "--local-times")
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert "enrolled 1 row, rejected 0 rows" in read.stdout
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        ended = session.exec(select(Treatment)).one().ended_at
+    engine.dispose()
+    # Madrid is never at UTC+0: the time was read as Madrid's.
+    assert ended.replace(tzinfo=None) != local
+
+
+def test_import_dry_run_checks_every_row_and_writes_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f"p-2,Bea,12,Europe/Madrid,t-2,{ENDED}\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow", "--dry-run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dry run, nothing written: 1 row would be enrolled, 1 row rejected" in result.stdout
+    assert "phone" in result.stdout
+    assert stored_phones(env) == []
+
+
+def test_import_names_extra_cells_by_line_and_writes_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(
+        CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f"p-2,Bea,622 000 111,Europe/Madrid,t-2,{ENDED},surprise\n"
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 2
+    assert "line 3: 1 cell(s) more than the 6 columns" in result.stderr
+    assert stored_phones(env) == []
+
+
+@pytest.mark.parametrize("closed_later", [False, True])
+def test_import_reports_a_broken_quote_at_the_line_where_it_starts(
+    env: dict[str, str], tmp_path: Path, closed_later: bool
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    csv_file = tmp_path / "patients.csv"
+    tail = f'p-4,"Dora",622 000 333,Europe/Madrid,t-4,{ENDED}\n' if closed_later else ""
+    csv_file.write_text(
+        CSV_HEADER + f"p-1,Ana,612 345 678,Europe/Madrid,t-1,{ENDED}\n"
+        f'p-2,"Bea,622 000 111,Europe/Madrid,t-2,{ENDED}\n'
+        f"p-3,Carla,622 000 222,Europe/Madrid,t-3,{ENDED}\n" + tail
+    )
+    result = reminders(env, "import", str(csv_file), "--clinic", "glow")
+    assert result.returncode == 2, result.stdout
+    assert "line 3: a quote opened on this line" in result.stderr
+    assert stored_phones(env) == []
+
+
+def clinic_json(env: dict[str, str], clinic_id: str) -> dict[str, object]:
+    listed = reminders(env, "clinics", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (found,) = [c for c in json.loads(listed.stdout) if c["id"] == clinic_id]
+    return found  # type: ignore[no-any-return]
+
+
+def test_clinics_list_shows_every_setting_but_no_secret(env: dict[str, str]) -> None:
+    created = reminders(
+        env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES",
+        "--booking-url", "https://glow.example/book", "--sms-per-week", "2", "--json",
+    )  # fmt: skip
+    secret = json.loads(created.stdout)["secret"]
+    reminders(env, "clinics", "rotate-secret", "glow")
+    shown = clinic_json(env, "glow")
+    assert shown["booking_url"] == "https://glow.example/book" and shown["sms_per_week"] == 2
+    assert shown["window"] == "08:00-20:00" and shown["protocol"] == "microneedling"
+    assert shown["previous_secret_expires_at"]
+    for name in ("webhook_secret", "previous_webhook_secret", "events_secret", "twilio_auth_token"):
+        assert name not in shown
+    table = reminders(env, "clinics", "list")
+    assert "booking_url" in table.stdout and "glow.example/book" in table.stdout
+    assert secret not in table.stdout + json.dumps(shown)
+
+
+def test_clinics_set_reports_every_problem_at_once_and_writes_nothing(
+    env: dict[str, str],
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow", "--region", "ES")
+    result = reminders(
+        env, "clinics", "set", "glow", "--phone", "12", "--email", "nope@",
+        "--sms-per-day", "3", "--sms-per-week", "2", "--window", "22:00-06:00",
+    )  # fmt: skip
+    assert result.returncode == 1
+    for setting in ("phone:", "email:", "window:"):
+        assert setting in result.stderr, result.stderr
+    assert clinic_json(env, "glow")["sms_per_day"] == 1
+
+
+def test_clinics_set_merges_protocol_overrides_and_removes_one_on_request(
+    env: dict[str, str],
+) -> None:
+    reminders(env, "clinics", "create", "glow", "--name", "Glow")
+    first = reminders(
+        env,
+        "clinics",
+        "set",
+        "glow",
+        "--protocol-overrides",
+        '{"steps": {"day_1": {"at": "09:30"}}}',
+    )
+    assert first.returncode == 0, first.stderr
+    reminders(
+        env,
+        "clinics",
+        "set",
+        "glow",
+        "--protocol-overrides",
+        '{"steps": {"day_3": {"enabled": false}}}',
+    )
+    reminders(
+        env, "clinics", "set", "glow", "--protocol-overrides", '{"steps": {"day_1": {"days": 2}}}'
+    )
+    assert clinic_json(env, "glow")["protocol_overrides"] == {
+        "steps": {"day_1": {"at": "09:30", "days": 2}, "day_3": {"enabled": False}}
+    }
+    removed = reminders(env, "clinics", "set", "glow", "--remove-override", "day_1")
+    assert removed.returncode == 0, removed.stderr
+    assert clinic_json(env, "glow")["protocol_overrides"] == {
+        "steps": {"day_3": {"enabled": False}}
+    }
+    reminders(env, "clinics", "set", "glow", "--protocol-overrides", '{"steps": {"day_3": null}}')
+    assert clinic_json(env, "glow")["protocol_overrides"] == {}
+
+
+def test_rotate_secret_refuses_a_negative_grace_period(env: dict[str, str]) -> None:
+    created = reminders(env, "clinics", "create", "glow", "--name", "Glow", "--json")
+    result = reminders(env, "clinics", "rotate-secret", "glow", "--grace-hours", "-1")
+    assert result.returncode == 1 and "grace: cannot be negative" in result.stderr
+    assert "Traceback" not in result.stderr
+    engine = make_engine(env["REMINDERS_DATABASE_URL"])
+    with Session(engine) as session:
+        clinic = session.get(Clinic, "glow")
+        assert clinic is not None
+        assert clinic.webhook_secret == json.loads(created.stdout)["secret"]
+    engine.dispose()

@@ -81,6 +81,7 @@ class TwoClinics:
             "patient_id": [self.a.patient.id],
             "message_id": self.a_rows,
             "action": list(ACTIONS),
+            "clinic_id": ["clinic-a"],
         }
         if name not in known:
             pytest.fail(f"a dashboard route takes {{{name}}}: give this test clinic A's value")

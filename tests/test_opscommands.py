@@ -148,3 +148,57 @@ def test_alerts_retry_queues_the_alert_again_and_records_the_actor(
         [entry] = session.exec(select(AuditEntry)).all()
     assert (entry.actor, entry.action) == ("night-shift", "retry alert")
     assert run(env, "alerts", "retry", str(alert_id)).exit_code == 1  # sent: nothing to retry
+
+
+def test_status_exits_one_while_an_unknown_message_waits_and_zero_once_resolved(
+    env: dict[str, str], engine: Engine
+) -> None:
+    unknown = Outbox(engine).add(lc.UNKNOWN, updated_at=datetime.now(UTC) - timedelta(hours=1))
+    waiting = run(env, "status", "--no-workers", "--max-failures", "99")
+    assert waiting.exit_code == 1 and "1 unknown message(s) wait for an operator" in waiting.output
+    assert run(env, "messages", "resolve", str(unknown)).exit_code == 0
+    assert run(env, "status", "--no-workers", "--max-failures", "99").exit_code == 0
+
+
+def test_messages_list_filters_and_masks_and_show_prints_one_message(
+    env: dict[str, str], engine: Engine
+) -> None:
+    glow, other = Outbox(engine, "glow", "p-glow"), Outbox(engine, "other", "p-other")
+    dead = glow.add(lc.DEAD, step_key="day_1", last_error="carrier said no")
+    glow.add(lc.PENDING, step_key="day_1")
+    other.add(lc.DEAD, step_key="day_1")
+    listed = run(env, "messages", "list", "--status", "dead", "--clinic", "glow", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert [r["id"] for r in rows] == [dead] and rows[0]["contact"] != "+15555550123"
+    table = run({**env, "COLUMNS": "200"}, "messages", "list", "--status", "dead")
+    assert "p-glow" in table.output and "p-other" in table.output and "UTC" in table.output
+    bad = run(env, "messages", "list", "--status", "lost", "--due-from", "yesterday")
+    assert bad.exit_code == 2 and "--status" in bad.output and "--due-from" in bad.output
+
+    shown = run(env, "messages", "show", str(dead))
+    assert shown.exit_code == 0, shown.output
+    assert "carrier said no" in shown.output and "rendered again" in shown.output
+    assert "status callbacks (0)" in shown.output and "+15555550123" not in shown.output
+    assert run(env, "messages", "show", "999999").exit_code == 1
+
+
+def test_messages_retry_by_filter_dry_run_changes_nothing_then_retries_each_audited(
+    env: dict[str, str], engine: Engine
+) -> None:
+    glow, other = Outbox(engine, "glow", "p-glow"), Outbox(engine, "other", "p-other")
+    dead = [glow.add(lc.DEAD), glow.add(lc.DEAD)]
+    failed, theirs = glow.add(lc.FAILED), other.add(lc.DEAD)
+    dry = run(env, "messages", "retry", "--status", "dead", "--clinic", "glow", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"would retry 2 message(s): {dead[0]}, {dead[1]}" in dry.output
+    assert [glow.row(m).status for m in dead] == [lc.DEAD, lc.DEAD]
+    done = run(env, "messages", "retry", "--status", "dead", "--clinic", "glow")
+    assert done.exit_code == 0, done.output
+    assert [glow.row(m).status for m in dead] == [lc.PENDING, lc.PENDING]
+    assert glow.row(failed).status == lc.FAILED and other.row(theirs).status == lc.DEAD
+    with Session(engine) as session:
+        audited = sorted(e.message_id for e in session.exec(select(AuditEntry)))
+    assert audited == sorted(dead)
+    nothing = run(env, "messages", "cancel")
+    assert nothing.exit_code == 2 and "give message ids, or a filter" in nothing.output

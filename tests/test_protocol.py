@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reminders.planning.overrides import apply_overrides, validate_overrides
+from reminders.planning.overrides import apply_overrides, merged_overrides, validate_overrides
 from reminders.planning.protocol import ProtocolError, load_protocol, parse_protocol
 
 STEP_KEYS = [
@@ -180,3 +180,38 @@ def test_bad_overrides_name_the_clinic_step_and_field(
         step,
         field,
     )
+
+
+STORED = {"steps": {"day_1": {"at": "09:30", "days": 2}, "day_3": {"enabled": False}}}
+
+
+@pytest.mark.parametrize(
+    ("change", "merged"),
+    [
+        (
+            {"steps": {"day_7": {"enabled": False}}},
+            {"steps": {**STORED["steps"], "day_7": {"enabled": False}}},
+        ),
+        (
+            {"steps": {"day_1": {"at": "11:00"}}},
+            {"steps": {"day_1": {"at": "11:00", "days": 2}, "day_3": {"enabled": False}}},
+        ),
+        (
+            {"steps": {"day_1": {"at": None}}},
+            {"steps": {"day_1": {"days": 2}, "day_3": {"enabled": False}}},
+        ),
+        ({"steps": {"day_1": None}}, {"steps": {"day_3": {"enabled": False}}}),
+        ({"steps": {"day_1": None, "day_3": None}}, {}),
+        ({"steps": None}, {}),
+    ],
+)
+def test_overrides_are_merged_step_by_step_and_field_by_field_and_null_removes(
+    change: dict[str, Any], merged: dict[str, Any]
+) -> None:
+    assert merged_overrides(STORED, change) == merged
+
+
+def test_an_empty_step_table_is_kept_for_validation_to_refuse() -> None:
+    found = merged_overrides({}, {"steps": {"day_1": {}}})
+    with pytest.raises(ProtocolError):
+        validate_overrides(load_protocol("microneedling"), found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,7 +58,8 @@ def test_set_queues_a_replan_that_replan_here_runs_for_that_clinic_only(
         assert imported.returncode == 0, imported.stdout + imported.stderr
     other_before = outbox(env, "other")
 
-    assert "2/day 4/week" in reminders(env, "clinics", "list").stdout
+    listed = json.loads(reminders(env, "clinics", "list", "--json").stdout)
+    assert {(c["sms_per_day"], c["sms_per_week"]) for c in listed} == {(2, 4)}
     too_many = reminders(env, "clinics", "set", "glow", "--sms-per-day", "30")
     assert too_many.returncode == 1 and "sms_per_day" in too_many.stderr
     renamed = reminders(env, "clinics", "set", "glow", "--name", "Glow Clinic")

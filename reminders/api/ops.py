@@ -24,10 +24,12 @@ from reminders.intake.fields import row_id
 from reminders.intake.warnings import contact_warnings, spacing_warning
 from reminders.models import Patient
 from reminders.ops import audit_listing, listing, overview, timeline
+from reminders.ops.times import both, zones_of
 from reminders.ops.unrouted import unrouted_replies
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["duration"] = lambda seconds: human_duration(float(seconds))
+templates.env.filters["both"] = both
 router = APIRouter(prefix="/ops", tags=["operators"], include_in_schema=False)
 Who = Annotated[Operator, Depends(operator)]
 State = Annotated[AppState, Depends(app_state)]
@@ -64,7 +66,7 @@ def overview_page(request: Request, who: Who, state: State, shared: Shared) -> H
             shared.ping,
             who.clinic_ids,
         )
-    return render(request, "overview.html", who, o=numbers)
+    return render(request, "overview.html", who, o=numbers, refresh=True)
 
 
 @router.get("/messages", response_class=HTMLResponse)
@@ -95,6 +97,7 @@ def messages_page(
     with Session(state.engine) as session:
         found = listing.find_messages(session, wanted, who.clinic_ids)
         clinics = listing.clinic_ids(session, who.clinic_ids)
+        zones = zones_of(session, [r.patient_id for r in found.rows])
     return render(
         request,
         "messages.html",
@@ -105,6 +108,7 @@ def messages_page(
         clinics=clinics,
         statuses=listing.status_choices(),
         query=_query_without_page(request),
+        zones=zones,
     )
 
 
@@ -151,10 +155,12 @@ def problems_page(request: Request, who: Who, state: State) -> HTMLResponse:
         audit = audit_listing.find_entries(session, audit_listing.AuditFilter(), who.clinic_ids)
         since = _now() - UNROUTED_DAYS
         unrouted = unrouted_replies(session, since, who.clinic_ids, limit=50)
+        zones = zones_of(session, [r.patient_id for r in rows])
     alerts = unsent_alerts(state.engine, who.clinic_ids)
     return render(
-        request, "problems.html", who, rows=rows, audit=audit, alerts=alerts, unrouted=unrouted
-    )
+        request, "problems.html", who, rows=rows, audit=audit, alerts=alerts, unrouted=unrouted,
+        zones=zones, refresh=True,
+    )  # fmt: skip
 
 
 @router.get("/audit", response_class=HTMLResponse)

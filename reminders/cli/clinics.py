@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reminders.channels.senders import UNCONFIGURED, own_key, platform_sender
+from reminders.channels.senders import own_key, platform_sender
+from reminders.cli.clinic_view import clinic_settings, removal
 from reminders.cli.replans import poke_worker, replan, replan_status
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
@@ -112,15 +113,6 @@ def refuse_platform_sender(clinic: Clinic) -> None:
         )
 
 
-def sender_text(clinic: Clinic, platform_key: str) -> str:
-    """Which sender the clinic uses, for `clinics list` (never the token)."""
-    if not own_key(clinic):
-        shown = "console: Twilio not set up" if platform_key == UNCONFIGURED else platform_key
-        return f"platform ({shown})"
-    account = f", account {clinic.twilio_account_sid}" if clinic.twilio_account_sid else ""
-    return own_key(clinic) + account
-
-
 def fail(message: str) -> None:
     """One clear line on stderr, exit 1."""
     print(f"reminders: {message}", file=sys.stderr)
@@ -173,25 +165,27 @@ def create(
 
 
 @clinics_app.command("list")
-def list_command() -> None:
-    """Every clinic with its settings (never its secrets)."""
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Every clinic with every setting (never its secrets)."""
     with session_scope(engine_now()) as session:
         clinics = list_clinics(session)
     platform = platform_sender(load_settings())
-    table = Table(title="clinics")
-    columns = ("id", "name", "phone", "alert email", "region", "window", "SMS caps", "locale",
-               "overrides", "sms sender")  # fmt: skip
-    for column in columns:
-        table.add_column(column)
-    for clinic in clinics:
-        window = f"{clinic.window_start:%H:%M}-{clinic.window_end:%H:%M}"
-        caps = f"{clinic.sms_per_day}/day {clinic.sms_per_week}/week"
-        overrides = ", ".join(sorted(clinic.protocol_overrides or {})) or "-"
-        table.add_row(
-            clinic.id, clinic.name, clinic.phone, clinic.email, clinic.default_region,
-            window, caps, clinic.locale, overrides, sender_text(clinic, platform.key),
-        )  # fmt: skip
-    console.print(table)
+    every = [clinic_settings(clinic, platform.key) for clinic in clinics]
+    if as_json:
+        print(json.dumps(every, indent=2))
+        return
+    if not every:
+        console.print("no clinics yet: reminders clinics create ID --name NAME")
+    for settings in every:
+        table = Table(title=f"clinic {settings['id']}", show_header=False)
+        table.add_column("setting", style="bold")
+        table.add_column("value")
+        for name, value in settings.items():
+            shown = json.dumps(value) if isinstance(value, dict) else value
+            table.add_row(name, "-" if shown in ("", None, "{}") else str(shown))
+        console.print(table)
 
 
 @clinics_app.command("set")
@@ -211,8 +205,20 @@ def set_command(
     messaging_service_sid: ServiceSid = None,
     twilio_account_sid: AccountSid = None,
     default_sender: DefaultSender = False,
+    remove_override: Annotated[
+        list[str] | None,
+        typer.Option(help="Remove a step's overrides (repeatable), e.g. --remove-override day_1."),
+    ] = None,
 ) -> None:
-    """Change a clinic's settings; a change to its window, caps or overrides re-plans it."""
+    """Change a clinic's settings; a change to its window, caps or overrides re-plans it.
+
+    --protocol-overrides is merged into the stored overrides (a JSON null removes one).
+    """
+    if remove_override:
+        try:
+            protocol_overrides = removal(protocol_overrides, remove_override)
+        except ClinicError as exc:
+            fail(str(exc))
     values = settings_of(
         name=name, default_region=region, phone=phone, email=email, booking_url=booking_url,
         window=window, locale=locale, protocol_overrides=protocol_overrides,
@@ -248,13 +254,15 @@ def rotate(
     """Issue a new webhook secret; the old one keeps working for the grace period."""
     from datetime import timedelta
 
-    with session_scope(engine_now()) as session:
-        clinic = session.get(Clinic, clinic_id)
-        if clinic is None:
-            fail(f"no clinic {clinic_id!r}")
-        assert clinic is not None
-        now = datetime.now(UTC)
-        secret = rotate_secret(session, clinic, now, timedelta(hours=grace_hours), cli_actor())
+    try:
+        with session_scope(engine_now()) as session:
+            clinic = session.get(Clinic, clinic_id)
+            if clinic is None:
+                raise ClinicError(f"no clinic {clinic_id!r}")
+            grace = timedelta(hours=grace_hours)
+            secret = rotate_secret(session, clinic, datetime.now(UTC), grace, cli_actor())
+    except ClinicError as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps({"id": clinic_id, "secret": secret}))
         return

@@ -15,7 +15,13 @@ from reminders.config import load_settings
 from reminders.consent.gate import gate_for, patience_for
 from reminders.db import make_engine, require_migrated, session_scope
 from reminders.intake.clinics import unworkable_setting
-from reminders.intake.csv_rows import ImportFileError, ImportReport, import_rows, read_rows
+from reminders.intake.csv_rows import (
+    ImportFileError,
+    ImportMode,
+    ImportReport,
+    import_rows,
+    read_rows,
+)
 from reminders.models import Clinic
 
 console = Console(stderr=True)
@@ -24,6 +30,17 @@ console = Console(stderr=True)
 def import_csv(
     file: Annotated[Path, typer.Argument(help="CSV file; columns are listed in the README.")],
     clinic: Annotated[str, typer.Option(help="The clinic the patients belong to.")],
+    local_times: Annotated[
+        bool,
+        typer.Option(
+            "--local-times",
+            help="Read ended_at/next_session_at without an offset in the row's timezone "
+            "(without this option such times are refused).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and report; write nothing.")
+    ] = False,
 ) -> None:
     """Enroll a clinic's existing patients from CSV; exits 1 when any row was rejected."""
     settings = load_settings()
@@ -45,18 +62,35 @@ def import_csv(
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("rows", total=len(rows))
         gate = gate_for(engine, patience_for(settings.twilio_timeout_seconds))
-        report = import_rows(engine, clinic, rows, lambda: progress.advance(task), gate)
-    show(report)
+        how = ImportMode(local_times=local_times, dry_run=dry_run)
+        report = import_rows(engine, clinic, rows, lambda: progress.advance(task), gate, how=how)
+    show(report, dry_run)
     if report.rejected_rows:
         raise typer.Exit(1)
 
 
-def show(report: ImportReport) -> None:
+def counted(n: int) -> str:
+    """'1 row', '2 rows'."""
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def summary(report: ImportReport, dry_run: bool = False) -> str:
+    """'enrolled 1 row, rejected 2 rows', or in a dry run what would have been."""
+    if dry_run:
+        return (
+            f"dry run, nothing written: {counted(report.enrolled)} would be enrolled, "
+            f"{counted(report.rejected_rows)} rejected"
+        )
+    return f"enrolled {counted(report.enrolled)}, rejected {counted(report.rejected_rows)}"
+
+
+def show(report: ImportReport, dry_run: bool = False) -> None:
     """The summary, a table of warnings and a table of rejected rows."""
     out = Console()
-    out.print(f"enrolled {report.enrolled} rows, rejected {report.rejected_rows}")
+    out.print(summary(report, dry_run))
     if report.warnings:
-        notes = Table(title="warnings (these rows were enrolled)")
+        title = "would be enrolled" if dry_run else "these rows were enrolled"
+        notes = Table(title=f"warnings ({title})")
         for column in ("line", "warning"):
             notes.add_column(column)
         for note in report.warnings:

@@ -1,4 +1,4 @@
-"""Operator commands: `reminders status` and `reminders messages retry|cancel ID...`."""
+"""Operator commands: `reminders status` and `reminders messages retry|cancel|resolve`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from reminders.cli import message_filter as f
+from reminders.cli.message_filter import is_empty
 from reminders.config import load_settings
 from reminders.db import make_engine, require_migrated, session_scope
 from reminders.ops import actions as operations
-from reminders.ops import overview
+from reminders.ops import bulk, listing, overview
+from reminders.ops.listing import MessageFilter
 from reminders.ops.workerping import WorkerPing
 from reminders.redis_link import find_redis_url
 
@@ -27,9 +30,16 @@ messages_app = typer.Typer(help="Act on outbox messages (recorded in the audit t
 console = Console()
 
 
-def alerts(o: overview.Overview, max_lag: float, max_failures: int) -> list[str]:
+def alerts(
+    o: overview.Overview, max_lag: float, max_failures: int, unknown_waiting: int = 0
+) -> list[str]:
     """Why a monitor should page someone, or [] when all is well."""
     found = []
+    if unknown_waiting:
+        found.append(
+            f"{unknown_waiting} unknown message(s) wait for an operator: reconcile, then "
+            "`reminders messages resolve ID` or resend"
+        )
     if o.lag_seconds > max_lag:
         found.append(f"lag {o.lag_seconds:.0f} s is over {max_lag:.0f} s")
     if o.failures_last_day > max_failures:
@@ -62,7 +72,8 @@ def status(
         o = overview.build_overview(
             session, client, settings.redis_key_prefix, datetime.now(UTC), ping
         )
-    problems = alerts(o, max_lag, max_failures)
+        waiting = listing.unresolved_count(session, "unknown")
+    problems = alerts(o, max_lag, max_failures, waiting)
     if as_json:
         print(json.dumps({**asdict(o), "alerts": problems}, indent=2))
     else:
@@ -107,12 +118,45 @@ def _act(action: str, ids: list[int], actor: str, resend_unknown: bool = False) 
             now = datetime.now(UTC)
             if action == "retry":
                 result = operations.retry(session, message_id, actor, now, resend_unknown)
-            else:
+            elif action == "cancel":
                 result = operations.cancel(session, message_id, actor, now)
+            else:
+                result = operations.resolve(session, message_id, actor, now)
         refused += not result.ok
         mark = "[green]ok[/green]" if result.ok else "[red]refused[/red]"
         console.print(f"message {message_id}: {mark} {result.detail}")
     raise typer.Exit(EXIT_ALERT if refused else EXIT_OK)
+
+
+def act_on(
+    action: str,
+    ids: list[int] | None,
+    wanted: MessageFilter,
+    actor: str,
+    dry_run: bool,
+    resend_unknown: bool = False,
+) -> None:
+    """Act on the given ids, or on every message the filter matches (a dry run lists them)."""
+    if ids and not is_empty(wanted):
+        raise typer.BadParameter("give message ids or filter options, not both")
+    if not ids and is_empty(wanted):
+        raise typer.BadParameter("give message ids, or a filter such as --status dead --clinic X")
+    if ids and not dry_run:
+        _act(action, ids, actor, resend_unknown)
+    engine = make_engine(load_settings().effective_database_url)
+    require_migrated(engine)
+    if ids:  # a dry run of explicit ids: they are what would be acted on
+        matched = ids
+    else:
+        with Session(engine) as session:
+            matched = bulk.matching_ids(session, wanted)
+    if dry_run:
+        console.print(f"dry run: would {action} {len(matched)} message(s): "
+                      f"{', '.join(map(str, matched)) or '-'}")  # fmt: skip
+        raise typer.Exit(EXIT_OK)
+    if len(matched) >= bulk.MAX_ROWS:
+        console.print(f"[yellow]the first {bulk.MAX_ROWS} only; run it again for the rest")
+    _act(action, matched, actor, resend_unknown)
 
 
 def default_actor() -> str:
@@ -121,23 +165,50 @@ def default_actor() -> str:
 
 
 Actor = Annotated[str, typer.Option(help="Who is acting (audit trail); default $USER.")]
-Ids = Annotated[list[int], typer.Argument(help="Message ids.")]
+Ids = Annotated[list[int] | None, typer.Argument(help="Message ids (or use filter options).")]
 
 
 @messages_app.command("retry")
 def retry(
-    ids: Ids,
+    ids: Ids = None,
     actor: Actor = "",
     resend_unknown: Annotated[
         bool,
         typer.Option(help="Also resend `unknown` messages the provider may already have."),
     ] = False,
+    status: f.Status = "",
+    clinic: f.ClinicOpt = "",
+    channel: f.Channel = "",
+    patient: f.PatientOpt = "",
+    due_from: f.DueFrom = "",
+    due_to: f.DueTo = "",
+    dry_run: f.DryRun = False,
 ) -> None:
-    """Queue failed or dead messages again now; exit 1 if any was refused."""
-    _act("retry", ids, actor or default_actor(), resend_unknown)
+    """Queue failed or dead messages again now (by id or by filter); exit 1 if any was refused."""
+    wanted = f.message_filter(status, clinic, channel, patient, due_from, due_to)
+    act_on("retry", ids, wanted, actor or default_actor(), dry_run, resend_unknown)
 
 
 @messages_app.command("cancel")
-def cancel(ids: Ids, actor: Actor = "") -> None:
+def cancel(
+    ids: Ids = None,
+    actor: Actor = "",
+    status: f.Status = "",
+    clinic: f.ClinicOpt = "",
+    channel: f.Channel = "",
+    patient: f.PatientOpt = "",
+    due_from: f.DueFrom = "",
+    due_to: f.DueTo = "",
+    dry_run: f.DryRun = False,
+) -> None:
     """Cancel messages not with the provider (pending, claimed, unknown, failed, dead)."""
-    _act("cancel", ids, actor or default_actor())
+    wanted = f.message_filter(status, clinic, channel, patient, due_from, due_to)
+    act_on("cancel", ids, wanted, actor or default_actor(), dry_run)
+
+
+@messages_app.command("resolve")
+def resolve(
+    ids: Annotated[list[int], typer.Argument(help="Message ids.")], actor: Actor = ""
+) -> None:
+    """Mark failed, dead or unknown messages resolved: they leave the problems list."""
+    _act("resolve", ids, actor or default_actor())

@@ -35,7 +35,7 @@ class Commands(LazyGroup):
             "Enroll a clinic's existing patients from CSV; exits 1 when any row was rejected.",
         ),
         "messages": Lazy(
-            "reminders.cli.ops:messages_app",
+            "reminders.cli.messages:messages_app",
             "Act on outbox messages (recorded in the audit trail).",
         ),
         "alerts": Lazy(

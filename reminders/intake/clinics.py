@@ -29,7 +29,7 @@ from reminders.intake.fields import (
 from reminders.models import Clinic, utcnow
 from reminders.ops import audit
 from reminders.planning.facts import policy_of
-from reminders.planning.overrides import apply_overrides, validate_overrides
+from reminders.planning.overrides import apply_overrides, merged_overrides, validate_overrides
 from reminders.planning.planner import ClinicPolicy, PolicyError
 from reminders.planning.protocol import Protocol, ProtocolError, load_protocol
 from reminders.planning.replanjobs import planning_changed, request_replan
@@ -125,6 +125,8 @@ def rotate_secret(
     actor: str = "system",
 ) -> str:
     """Issue a new secret; the old one keeps working for `grace` so senders can switch over."""
+    if grace < timedelta(0):
+        raise ClinicError("grace: cannot be negative (0 ends the old secret at once)")
     secret = new_secret()
     clinic.previous_webhook_secret = clinic.webhook_secret
     clinic.previous_secret_expires_at = now + grace
@@ -152,6 +154,8 @@ def _overrides(value: Any, info: ValidationInfo) -> Any:
         data = json.loads(value) if isinstance(value, str) else value
     except json.JSONDecodeError as exc:
         raise PydanticCustomError("json", "not JSON: {why}", {"why": str(exc)}) from None
+    # Given overrides are laid over the stored ones (null removes one), never replace them.
+    data = merged_overrides((info.context or {}).get("overrides") or {}, data)
     try:
         validate_overrides(
             load_protocol((info.context or {})["protocol"]), data, "protocol_overrides"
@@ -190,21 +194,42 @@ SENDER_FIELDS = ("sms_from", "sms_messaging_service_sid", "twilio_account_sid", 
 
 
 def apply_settings(clinic: Clinic, settings: dict[str, Any]) -> None:
-    """Validate and set the given settings (None values are left alone)."""
+    """Validate and set the given settings (None values are left alone).
+
+    ClinicError names every problem at once: each invalid field, then what the valid ones
+    would make of the sender and the sending policy.
+    """
     given = {name: value for name, value in settings.items() if value is not None}
-    context = {"region": clinic.default_region, "protocol": clinic.protocol}
+    context = {
+        "region": clinic.default_region,
+        "protocol": clinic.protocol,
+        "overrides": clinic.protocol_overrides,
+    }
+    found: list[str] = []
     try:
         checked = ClinicSettings.model_validate(given, context=context)
     except ValidationError as exc:
-        raise ClinicError(
-            "; ".join(f"{p['field']}: {p['problem']}" for p in problems(exc))
-        ) from None
-    set_sender(clinic, checked)
+        bad = problems(exc)
+        found += [f"{p['field']}: {p['problem']}" for p in bad]
+        invalid = {p["field"].split(".")[0] for p in bad}
+        valid = {name: value for name, value in given.items() if name not in invalid}
+        try:
+            checked = ClinicSettings.model_validate(valid, context=context)
+        except ValidationError:  # a field valid alone but not with the others: stop here
+            raise ClinicError("; ".join(found)) from None
+    try:
+        set_sender(clinic, checked)
+    except ClinicError as exc:
+        found.append(str(exc))
     for name in checked.model_fields_set - {"window", "default_sender", *SENDER_FIELDS}:
         setattr(clinic, name, getattr(checked, name))
     if checked.window is not None:
         clinic.window_start, clinic.window_end = checked.window
-    checked_policy(clinic)
+    problem = unworkable_setting(clinic)
+    if problem is not None:
+        found.append(f"{problem[0]}: {problem[1]}")
+    if found:
+        raise ClinicError("; ".join(found))
 
 
 def set_sender(clinic: Clinic, checked: ClinicSettings) -> None:

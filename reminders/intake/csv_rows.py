@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +18,7 @@ from reminders.consent.gate import ConsentGate, gate_for
 from reminders.db import session_scope
 from reminders.intake.effects import EventRefusedError, apply_event
 from reminders.intake.events import InvalidEventError, parse_event
-from reminders.intake.fields import Model
+from reminders.intake.fields import Model, zones
 from reminders.intake.inputs import Consent, PatientDetails, TreatmentDetails
 from reminders.models import Clinic
 
@@ -39,6 +40,17 @@ COLUMNS = PATIENT_COLUMNS + CONSENT_COLUMNS + TREATMENT_COLUMNS
 REQUIRED = columns_of(PatientDetails, True) + columns_of(
     TreatmentDetails, True, external_id="treatment_id"
 )
+
+
+TIME_COLUMNS = ("ended_at", "next_session_at")
+
+
+@dataclass(frozen=True)
+class ImportMode:
+    """How to import: read offset-less times in the patient's zone; only validate (dry run)."""
+
+    local_times: bool = False
+    dry_run: bool = False
 
 
 class ImportFileError(ValueError):
@@ -96,13 +108,11 @@ def column_of(field_path: str) -> str:
 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and (line number, row) pairs; refuses files with unknown or missing columns."""
+    """The header and (line number, row) pairs; refuses files with unknown or missing columns,
+    rows with more cells than the header, and quotes that are never closed."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in reader.fieldnames or []]
-            reader.fieldnames = header
-            rows = [(reader.line_num, row) for row in reader]
+            header, rows = _parse(path, handle)
     except UnicodeDecodeError:
         raise ImportFileError(f"{path}: not UTF-8 text") from None
     unknown = [name for name in header if name not in COLUMNS]
@@ -115,6 +125,39 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     return header, rows
 
 
+def _parse(path: Path, handle: Iterable[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    # strict: an unclosed quote is an error at the end of the file, not one giant last cell.
+    reader = csv.DictReader(handle, strict=True)
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[str] = []
+    start = 2
+    try:
+        header = [name.strip() for name in reader.fieldnames or []]
+        reader.fieldnames = header
+        for row in reader:
+            end = reader.line_num
+            # Blank lines are skipped, so where a row starts is counted back from its end.
+            begin = end - sum(str(v).count("\n") for v in row.values() if isinstance(v, str))
+            problems += _shape_problems(begin, end, row, len(header))
+            rows.append((begin, row))
+            start = end + 1
+    except csv.Error:
+        problems.append(f"line {start}: a quote opened on this line is never closed")
+    if problems:
+        raise ImportFileError(f"{path}: " + "; ".join(problems))
+    return header, rows
+
+
+def _shape_problems(start: int, end: int, row: dict[Any, Any], width: int) -> list[str]:
+    found = []
+    extra = row.get(None)
+    if extra:
+        found.append(f"line {start}: {len(extra)} cell(s) more than the {width} columns")
+    if end > start:  # a quoted cell ran over several lines: almost always a missing quote
+        found.append(f"line {start}: a quote opened on this line runs on to line {end}")
+    return found
+
+
 def import_rows(
     engine: Engine,
     clinic_id: str,
@@ -122,12 +165,15 @@ def import_rows(
     advance: Callable[[], None] = lambda: None,
     gate: ConsentGate | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    how: ImportMode = ImportMode(),
 ) -> ImportReport:
     """Enroll each row in its own transaction; a bad row is reported and writes nothing."""
     report = ImportReport()
     gate = gate or gate_for(engine)
     for line, row in rows:
-        problems, warnings = enroll_row(engine, gate, clinic_id, row, clock())
+        if how.local_times:
+            row = localised(row)
+        problems, warnings = enroll_row(engine, gate, clinic_id, row, clock(), how.dry_run)
         report.warnings += [RowWarning(line, warning) for warning in warnings]
         if problems:
             report.rejected_rows += 1
@@ -140,10 +186,34 @@ def import_rows(
     return report
 
 
+def localised(row: dict[str, str]) -> dict[str, str]:
+    """The row with its times that lack an offset read in the row's own `timezone`."""
+    zone_name = (row.get("timezone") or "").strip()
+    if zone_name not in zones():
+        return row  # the timezone column's own rule reports it
+    found = dict(row)
+    for column in TIME_COLUMNS:
+        try:
+            value = datetime.fromisoformat((row.get(column) or "").strip())
+        except ValueError:
+            continue  # empty or malformed: the column's own rule reports it
+        if value.tzinfo is None:
+            found[column] = value.replace(tzinfo=ZoneInfo(zone_name)).isoformat()
+    return found
+
+
 def enroll_row(
-    engine: Engine, gate: ConsentGate, clinic_id: str, row: dict[str, str], now: datetime
+    engine: Engine,
+    gate: ConsentGate,
+    clinic_id: str,
+    row: dict[str, str],
+    now: datetime,
+    dry_run: bool = False,
 ) -> tuple[list[dict[str, str]], list[str]]:
-    """Validate and apply one row: its problems ([] when enrolled) and its warnings."""
+    """Validate and apply one row: its problems ([] when enrolled) and its warnings.
+
+    With dry_run the row is applied in a transaction that is rolled back: checked, not written.
+    """
     try:
         with session_scope(engine) as session:
             clinic = session.get(Clinic, clinic_id)
@@ -152,6 +222,10 @@ def enroll_row(
             body = {"type": "treatment.completed", "data": event_data(row)}
             event = parse_event(body, clinic.default_region, now)
             # A row that removes a number or its consent waits for sends to it in flight.
+            if dry_run:
+                warnings = apply_event(session, clinic, event, now).warnings()
+                session.rollback()
+                return [], warnings
             with gate.changing(numbers_withdrawn(session, gate, clinic.id, event)):
                 applied = apply_event(session, clinic, event, now)
                 warnings = applied.warnings()

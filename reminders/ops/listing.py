@@ -159,10 +159,24 @@ def problems(session: Session, clinic_ids: ClinicIds = None, limit: int = 200) -
     return [_row(r) for r in session.execute(stmt).all()]
 
 
+def unresolved_count(session: Session, status: str, clinic_ids: ClinicIds = None) -> int:
+    """Rows in a problem status that no operator has marked resolved since they changed."""
+    stmt = select(func.count()).where(
+        M.status == status, within(M.clinic_id, clinic_ids), ~_resolved_since_last_change()
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
 def patient_messages(session: Session, patient_id: int) -> list[MessageRow]:
     """Every row of one patient, in due order."""
     stmt = _joined(_rows_query()).where(M.patient_id == patient_id).order_by(M.due_at, M.id)
     return [_row(r) for r in session.execute(stmt).all()]
+
+
+def message_row(session: Session, message_id: int) -> MessageRow | None:
+    """One row as the listing shows it (masked), or None."""
+    found = session.execute(_joined(_rows_query()).where(M.id == message_id)).first()
+    return None if found is None else _row(found)
 
 
 def patient_treatments(session: Session, patient_id: int) -> list[Treatment]:

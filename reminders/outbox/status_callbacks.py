@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from reminders.events.emission import emit_message_event
 from reminders.events.payloads import MESSAGE_DELIVERED, MESSAGE_FAILED
-from reminders.models import MESSAGES, movable
+from reminders.models import MESSAGES, STATUS_REPORTS, movable
 from reminders.outbox import lifecycle as lc
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,24 @@ def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
 
 
 def apply_report(engine: Engine, report: Report, now: datetime) -> str:
-    """Move the row forward if the report is news; returns what happened, for the log."""
+    """Move the row forward if the report is news, keep the report for operators (the
+    message's page); returns what happened, for the log."""
+    outcome = _applied(engine, report, now)
+    if outcome != "unknown message":
+        keep = sa.insert(STATUS_REPORTS).values(
+            message_id=report.message_id,
+            provider_id=report.provider_id[:128],
+            status=report.status[:32],
+            error_code=(report.error_code or None) and str(report.error_code)[:32],
+            outcome=outcome[:200],
+            received_at=now,
+        )
+        with engine.begin() as connection:
+            connection.execute(keep)
+    return outcome
+
+
+def _applied(engine: Engine, report: Report, now: datetime) -> str:
     move = TWILIO_STATUS.get(report.status)
     if move is None:
         return "ignored: an intermediate status"

@@ -58,3 +58,43 @@ def overridden(step: Step, raw: Any, source: str) -> Step:
 def validate_overrides(protocol: Protocol, overrides: Any, source: str = "overrides") -> None:
     """Raise ProtocolError when overrides do not fit the protocol (call before saving)."""
     apply_overrides(protocol, overrides, source)
+
+
+def merged_overrides(current: Any, change: Any) -> Any:
+    """`change` laid over `current` step by step and field by field; null removes.
+
+    {"steps": {"day_1": null}} removes day_1's overrides, {"steps": {"day_1": {"at": null}}}
+    only its time, {"steps": null} all of them. Anything not a table is returned as given, for
+    validate_overrides to name.
+    """
+    if not isinstance(change, dict) or not isinstance(current, dict) or not current:
+        return _without_nulls(change)
+    if "steps" in change and change["steps"] is None:
+        return {}
+    old, new = current.get("steps", {}), change.get("steps", {})
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return _without_nulls(change)
+    steps = {key: dict(value) for key, value in old.items() if isinstance(value, dict)}
+    for key, fields in new.items():
+        if fields is None:
+            steps.pop(key, None)
+        elif isinstance(fields, dict):
+            steps[key] = {**steps.get(key, {}), **fields}
+        else:
+            steps[key] = fields  # not a table: refused by validation, naming the step
+    return _without_nulls({**change, "steps": steps})
+
+
+def _without_nulls(overrides: Any) -> Any:
+    if not isinstance(overrides, dict) or not isinstance(overrides.get("steps"), dict):
+        cleared = isinstance(overrides, dict) and "steps" in overrides and not overrides["steps"]
+        return {} if cleared else overrides
+    steps = {}
+    for key, fields in overrides["steps"].items():
+        if isinstance(fields, dict) and fields:
+            fields = {name: value for name, value in fields.items() if value is not None}
+            if not fields:
+                continue  # every override of the step removed (an empty table is refused)
+        if fields is not None:
+            steps[key] = fields
+    return {**overrides, "steps": steps} if steps else {}
