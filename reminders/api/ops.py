@@ -6,6 +6,7 @@ clinic's patient answers 403 and shows nothing of it; one that does not exist, 4
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -77,10 +78,17 @@ def messages_page(
     due_from: str = "",
     due_to: str = "",
     patient: str = "",
-    page_no: Annotated[int, Query(alias="page", ge=1)] = 1,
+    after: Annotated[str, Query(max_length=80)] = "",
+    order: str = "-due",
 ) -> HTMLResponse:
-    """Outbox rows filtered by status, clinic, channel, due dates and patient external id."""
+    """Outbox rows filtered by status, clinic, channel, due dates and patient external id.
+
+    Pages by key: "next page" carries the last row's cursor; there is no total to count.
+    """
     errors: list[str] = []
+    if order not in listing.ORDERS:
+        errors.append(f"order: expected one of {', '.join(listing.ORDERS)}, got {order!r}")
+        order = "-due"
     wanted = listing.MessageFilter(
         status=status,
         clinic=clinic,
@@ -88,10 +96,16 @@ def messages_page(
         due_from=_date("due_from", due_from, errors),
         due_to=_date("due_to", due_to, errors),
         patient=patient,
-        page=page_no,
+        after=after,
+        order=order,
     )
     with Session(state.engine) as session:
-        found = listing.find_messages(session, wanted, who.clinic_ids)
+        try:
+            found = listing.find_messages(session, wanted, who.clinic_ids)
+        except listing.BadCursorError as exc:
+            errors.append(str(exc))
+            wanted = replace(wanted, after="")
+            found = listing.find_messages(session, wanted, who.clinic_ids)
         clinics = listing.clinic_ids(session, who.clinic_ids)
     return render(
         request,
@@ -103,6 +117,7 @@ def messages_page(
         clinics=clinics,
         statuses=listing.status_choices(),
         query=_query_without_page(request),
+        orders=listing.ORDERS,
     )
 
 
@@ -205,5 +220,5 @@ def _date(name: str, value: str, errors: list[str]) -> date | None:
 
 
 def _query_without_page(request: Request) -> str:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "after" and v]
     return urlencode(kept)
