@@ -62,8 +62,13 @@ class RowFacts:
     updated_at: datetime
 
 
-def movable(rows: Sequence[RowFacts], retention: Mapping[str, int], now: datetime) -> list[int]:
-    """PURE: the treatments whose rows are all finished, counted and older than retention."""
+def movable(
+    rows: Sequence[RowFacts], retention: Mapping[str, int], now: datetime, counted: bool = True
+) -> list[int]:
+    """PURE: the treatments whose rows are all finished, counted and older than retention.
+
+    `counted=False` (a dry run, which does not fold the tally first) skips the tally check.
+    """
     by_treatment: dict[int, list[RowFacts]] = {}
     for row in rows:
         by_treatment.setdefault(row.treatment_id, []).append(row)
@@ -72,7 +77,9 @@ def movable(rows: Sequence[RowFacts], retention: Mapping[str, int], now: datetim
         days = retention.get(own[0].clinic_id)
         if days is None:
             continue
-        settled = all(r.status in TALLIED and r.tally_status == r.status for r in own)
+        settled = all(
+            r.status in TALLIED and (r.tally_status == r.status or not counted) for r in own
+        )
         last = max(r.updated_at for r in own)
         if settled and last < now - timedelta(days=days):
             chosen.append(treatment_id)
@@ -129,6 +136,7 @@ def step(
         ],
         retention_days(session, clinic_id),
         now,
+        counted=not dry_run,
     )
     rows = [r.id for r in found if r.treatment_id in set(chosen)]
     if rows and not dry_run:
