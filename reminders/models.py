@@ -409,6 +409,15 @@ class MessageTally(SQLModel, table=True):
     count: int = 0
 
 
+class MessageTotal(SQLModel, table=True):
+    """The tally summed over days: what /metrics reads, a few rows however long the history."""
+
+    clinic_id: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(primary_key=True, max_length=16)
+    status: str = Field(primary_key=True, max_length=16)
+    count: int = 0
+
+
 class MessageHistory(SQLModel, table=True):
     """A message retention moved out of `message`: same id, no personal data (ops/retention.py)."""
 
@@ -458,6 +467,7 @@ REPLAN_JOBS: sa.Table = ReplanJob.__table__  # type: ignore[attr-defined]
 CLINIC_TEMPLATES: sa.Table = ClinicTemplate.__table__  # type: ignore[attr-defined]
 CLINIC_BRANDING: sa.Table = ClinicBranding.__table__  # type: ignore[attr-defined]
 TALLY: sa.Table = MessageTally.__table__  # type: ignore[attr-defined]
+TOTALS: sa.Table = MessageTotal.__table__  # type: ignore[attr-defined]
 HISTORY: sa.Table = MessageHistory.__table__  # type: ignore[attr-defined]
 RETENTION_RUNS: sa.Table = RetentionRun.__table__  # type: ignore[attr-defined]
 

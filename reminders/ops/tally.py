@@ -1,7 +1,8 @@
 """Counts of messages by status without reading history: live rows plus the folded tally.
 
 Finished rows (sent, delivered, cancelled, skipped) are counted in `messagetally` per clinic,
-channel, status and day; beat folds new and changed ones in (`fold`). A row records the
+channel, status and day, and summed over days in `messagetotal` (what `counts` reads: a few
+rows however many years); beat folds new and changed ones in (`fold`). A row records the
 status and day it is counted under, so a row that changes after folding (delivered, re-planned,
 retried) is one the partial index `ix_message_untallied` finds: `counts` corrects for those,
 so its figures equal a full count at every moment, folded or not, and retention's moves
@@ -19,10 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from reminders.models import MESSAGES, TALLIED, TALLY, UNTALLIED
+from reminders.models import MESSAGES, TALLIED, TALLY, TOTALS, UNTALLIED
 from reminders.ops.scope import ClinicIds, within
 
-M, T = MESSAGES.c, TALLY.c
+M, T, S = MESSAGES.c, TALLY.c, TOTALS.c
 Key = tuple[str, str, str, date]  # clinic, channel, status, day
 LIVE = tuple(s for s in ("pending", "claimed", "sending", "failed", "dead", "unknown"))
 FOLD_BATCH = 5000
@@ -42,9 +43,9 @@ def counts(session: Session, clinic_ids: ClinicIds = None) -> dict[tuple[str, st
         .group_by(M.status, M.channel)
     )
     folded = (
-        select(T.status, T.channel, func.sum(T.count))
-        .where(within(T.clinic_id, clinic_ids))
-        .group_by(T.status, T.channel)
+        select(S.status, S.channel, func.sum(S.count))
+        .where(within(S.clinic_id, clinic_ids))
+        .group_by(S.status, S.channel)
     )
     for stmt in (live, folded):
         for status, channel, n in session.execute(stmt).all():
@@ -102,19 +103,32 @@ def fold(session: Session, now: datetime, batch: int = FOLD_BATCH) -> int:
 
 
 def add(session: Session, deltas: Counter[Key]) -> None:
-    """Add each delta to its tally row (an upsert; a row that reaches 0 stays, harmlessly)."""
-    values = [
+    """Add each delta to its day's row and to the total (upserts; a 0 row stays, harmlessly)."""
+    days = [
         {"clinic_id": c, "channel": ch, "status": s, "day": d, "count": n}
         for (c, ch, s, d), n in sorted(deltas.items())
         if n
     ]
+    summed: Counter[tuple[str, str, str]] = Counter()
+    for (c, ch, s, _), n in deltas.items():
+        summed[(c, ch, s)] += n
+    totals = [
+        {"clinic_id": c, "channel": ch, "status": s, "count": n}
+        for (c, ch, s), n in sorted(summed.items())
+        if n
+    ]
+    _upsert(session, TALLY, days)
+    _upsert(session, TOTALS, totals)
+
+
+def _upsert(session: Session, table: sa.Table, values: list[dict[str, Any]]) -> None:
     if not values:
         return
     dialect = session.get_bind().dialect.name
-    insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(TALLY)
+    insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     stmt = insert.on_conflict_do_update(
-        index_elements=[T.clinic_id, T.channel, T.status, T.day],
-        set_={"count": TALLY.c.count + insert.excluded["count"]},
+        index_elements=list(table.primary_key.columns),
+        set_={"count": table.c.count + insert.excluded["count"]},
     )
     session.execute(stmt, values)
 

@@ -34,6 +34,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("clinic_id", "channel", "status", "day"),
     )
     op.create_table(
+        "messagetotal",
+        sa.Column("clinic_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("clinic_id", "channel", "status"),
+    )
+    op.create_table(
         "messagehistory",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("clinic_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -122,4 +130,5 @@ def downgrade() -> None:
         batch_op.drop_column("retention_days")
     op.drop_table("retentionrun")
     op.drop_table("messagehistory")
+    op.drop_table("messagetotal")
     op.drop_table("messagetally")
