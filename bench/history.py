@@ -16,7 +16,8 @@ import argparse
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,20 +130,19 @@ def build(db: Database, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def timed(call: Callable[[], Any], repeats: int) -> dict[str, float]:
-    """Median and spread (min, max) in milliseconds, after two warm-up calls."""
-    for _ in range(2):
-        call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
+def spread(times: list[float]) -> dict[str, float]:
+    """Median and spread (min, max) in milliseconds."""
     return {
         "median_ms": round(statistics.median(times), 1),
         "min_ms": round(min(times), 1),
         "max_ms": round(max(times), 1),
     }
+
+
+def clock_ms(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
 
 
 def later_cursor(db: Database, rows: int) -> str:
@@ -165,8 +165,12 @@ def ok(client: TestClient, path: str) -> Callable[[], None]:
     return call
 
 
-def measure(db: Database, rows: int, repeats: int) -> dict[str, Any]:
-    """Every surface's time on this database."""
+Surfaces = dict[str, Callable[[], None]]
+
+
+@contextmanager
+def surfaces(db: Database, rows: int) -> Iterator[Surfaces]:
+    """A call per surface on this database."""
     settings = load_settings(
         database_url=db.url, redis_url=REDIS_URL, operator_token=TOKEN, redis_key_prefix="bh:"
     )
@@ -180,7 +184,7 @@ def measure(db: Database, rows: int, repeats: int) -> dict[str, Any]:
             with Session(db.engine) as session:
                 overview.build_overview(session, client, "bh:", datetime.now(UTC))
 
-        surfaces = {
+        yield {
             "/metrics": ok(http, "/metrics"),
             "/ops": ok(http, "/ops"),
             "/ops/messages": ok(http, "/ops/messages"),
@@ -193,7 +197,21 @@ def measure(db: Database, rows: int, repeats: int) -> dict[str, Any]:
             "reminders status": status,
             "/readyz": ok(http, "/readyz"),
         }
-        return {name: timed(call, repeats) for name, call in surfaces.items()}
+
+
+def measure(small: Surfaces, large: Surfaces, repeats: int) -> dict[str, dict[str, Any]]:
+    """Each surface at both sizes, turn about, so both meet the same moment of the machine."""
+    times: dict[str, dict[str, list[float]]] = {}
+    for name in small:
+        for call in (small[name], large[name], small[name], large[name]):
+            call()  # warm-up: plans cached, pages in memory
+        both = times.setdefault(name, {"small": [], "large": []})
+        for _ in range(repeats):
+            both["small"].append(clock_ms(small[name]))
+            both["large"].append(clock_ms(large[name]))
+    return {
+        name: {size: spread(found) for size, found in both.items()} for name, both in times.items()
+    }
 
 
 def retention_speed(db: Database, budget: float) -> dict[str, float]:
@@ -209,19 +227,10 @@ def retention_speed(db: Database, budget: float) -> dict[str, float]:
     return {"moved": moved, "seconds": round(seconds, 1), "rows_per_second": round(moved / seconds)}
 
 
-def one_size(rows: int, repeats: int, budget: float) -> dict[str, Any]:
-    with Database() as db:
-        built = build(db, rows)
-        print(f"{rows:,} rows built in {built:.0f} s", flush=True)
-        surfaces = measure(db, rows, repeats)
-        for name, figures in surfaces.items():
-            print(f"  {name:45} {figures['median_ms']:8.1f} ms", flush=True)
-        speed = retention_speed(db, budget)
-        print(f"  retention: {speed}", flush=True)
-        with Session(db.engine) as session:
-            page = find_messages(session, MessageFilter())
-        assert page.rows
-    return {"rows": rows, "build_seconds": round(built), "surfaces": surfaces, "retention": speed}
+def built(db: Database, rows: int) -> int:
+    seconds = build(db, rows)
+    print(f"{rows:,} rows built in {seconds:.0f} s", flush=True)
+    return round(seconds)
 
 
 def main() -> None:
@@ -231,21 +240,43 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--retention-seconds", type=float, default=60.0)
     args = parser.parse_args()
-    small = one_size(args.small, args.repeats, args.retention_seconds)
-    large = one_size(args.large, args.repeats, args.retention_seconds)
+    with Database() as small_db, Database() as large_db:
+        build_seconds = {"small": built(small_db, args.small), "large": built(large_db, args.large)}
+        with (
+            surfaces(small_db, args.small) as small,
+            surfaces(large_db, args.large) as large,
+        ):
+            figures = measure(small, large, args.repeats)
+        speed = {
+            "small": retention_speed(small_db, args.retention_seconds),
+            "large": retention_speed(large_db, args.retention_seconds),
+        }
+        with Session(large_db.engine) as session:
+            assert find_messages(session, MessageFilter()).rows
     ratios = {
-        name: round(large["surfaces"][name]["median_ms"] / max(f["median_ms"], 0.1), 2)
-        for name, f in small["surfaces"].items()
+        name: round(f["large"]["median_ms"] / max(f["small"]["median_ms"], 0.1), 2)
+        for name, f in figures.items()
     }
+    print(f"{'surface':42} {'small ms':>9} {'large ms':>9} {'ratio':>6}  large min-max")
+    for name, f in figures.items():
+        s, b = f["small"], f["large"]
+        print(
+            f"{name:42} {s['median_ms']:9.1f} {b['median_ms']:9.1f} {ratios[name]:6.2f}"
+            f"  {b['min_ms']:.1f}-{b['max_ms']:.1f}"
+        )
+    print(f"retention: {speed}")
     worst = max(ratios.values())
-    slowest = max(f["median_ms"] for f in large["surfaces"].values())
-    print(f"{'surface':45} {'small ms':>9} {'large ms':>9} {'ratio':>6}")
-    for name, ratio in ratios.items():
-        s, b = small["surfaces"][name]["median_ms"], large["surfaces"][name]["median_ms"]
-        print(f"{name:45} {s:9.1f} {b:9.1f} {ratio:6.2f}")
+    slowest = max(f["large"]["median_ms"] for f in figures.values())
     save(
         "history",
-        {"small": small, "large": large, "ratios": ratios},
+        {
+            "rows": {"small": args.small, "large": args.large},
+            "build_seconds": build_seconds,
+            "repeats": args.repeats,
+            "surfaces": figures,
+            "ratios": ratios,
+            "retention": speed,
+        },
         f"{args.large:,} vs {args.small:,} rows: worst ratio {worst}, slowest {slowest} ms",
     )
 
