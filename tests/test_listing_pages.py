@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -11,6 +14,7 @@ from sqlmodel import Session
 from reminders.ops import listing
 from reminders.ops.listing import MessageFilter, find_messages
 from reminders.outbox import lifecycle as lc
+from tests.opsclient import BEARER, make_client
 from tests.opsdata import NOW, Outbox
 
 
@@ -58,3 +62,20 @@ def test_filters_and_clinics_hold_on_every_page(engine: Engine) -> None:
 def test_a_forged_cursor_is_refused_by_name() -> None:
     with pytest.raises(listing.BadCursorError, match="after: not a page cursor"):
         listing.parse_cursor("1 OR 1=1")
+
+
+def test_the_page_links_the_next_one_and_names_a_forged_cursor(
+    engine: Engine, database_url: str, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    box = Outbox(engine)
+    for i in range(listing.PAGE_SIZE + 1):
+        box.add(lc.SENT, due_at=NOW - timedelta(minutes=i))
+    with make_client(database_url, redis_url, key_prefix, tmp_path) as client:
+        first = client.get("/ops/messages?status=sent", headers=BEARER).text
+        match = re.search(r'href="\?([^"]*after=[^"]+)">next page', first)
+        assert match is not None and "page 1 of" not in first
+        second = client.get("/ops/messages?" + html.unescape(match.group(1)), headers=BEARER)
+        assert second.status_code == 200 and "next page" not in second.text
+        assert "first page" in second.text
+        forged = client.get("/ops/messages?after=bogus", headers=BEARER)
+    assert forged.status_code == 200 and "after: not a page cursor" in forged.text
