@@ -89,7 +89,7 @@ FROM (
                  WHEN g <= 2065 THEN now() - (g %% 72) * interval '1 hour'
                  WHEN g <= 4065 THEN now() - (g %% 1380) * interval '1 minute'
                  ELSE now() - interval '2 days'
-                      - (((g - 1) / 10 * 7919) %% 26280) * interval '1 hour' END AS upd
+                      - (((g - 1) / 10)::bigint * 7919 %% 26280) * interval '1 hour' END AS upd
         FROM generate_series(1, %(rows)s) g
     ) a
 ) b;

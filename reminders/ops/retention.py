@@ -184,7 +184,7 @@ def run(
     """
     started = clock()
     if not dry_run:
-        tally.fold_all(sessions, started)
+        tally.fold_all(sessions, started, budget=budget)
     cursor = 0
     run_id: int | None = None
     if not dry_run:

@@ -11,6 +11,7 @@ so its figures equal a full count at every moment, folded or not, and retention'
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
@@ -133,13 +134,19 @@ def _upsert(session: Session, table: sa.Table, values: list[dict[str, Any]]) -> 
     session.execute(stmt, values)
 
 
-def fold_all(session_factory: Any, now: datetime, batch: int = FOLD_BATCH) -> int:
-    """Fold until nothing is left, committing each batch; how many rows were folded."""
+def fold_all(
+    session_factory: Any, now: datetime, batch: int = FOLD_BATCH, budget: float | None = None
+) -> int:
+    """Fold until nothing is left (or `budget` seconds passed), committing each batch.
+
+    Returns how many rows were folded; the next call goes on where this one stopped.
+    """
     total = 0
+    started = time.monotonic()
     while True:
         with session_factory() as session:
             n = fold(session, now, batch)
             session.commit()
         total += n
-        if n < batch:
+        if n < batch or (budget is not None and time.monotonic() - started > budget):
             return total
