@@ -180,7 +180,8 @@ class Message(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=200, unique=True)
-    clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
+    # Indexed by ix_message_clinic_due (clinic first), as patient_id by ix_message_patient_due.
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=64)
     patient_id: int = Field(foreign_key="patient.id")
     treatment_id: int = Field(foreign_key="treatment.id", index=True)
     step_key: str = Field(max_length=64)
