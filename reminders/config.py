@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Patients per transaction when a clinic's settings change re-plans its open rows.
     replan_batch_size: int = Field(default=200, ge=1, le=5000)
+    # Beat folds finished rows into the message tally (ops/tally.py) and runs retention
+    # (ops/retention.py) for at most retention_budget_seconds per tick.
+    tally_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    retention_budget_seconds: float = Field(default=40.0, gt=0, le=3600)
 
     # Signed events to clinics' own systems (reminders/events): posted by beat, retried with
     # the same backoff as messages, dead after events_max_attempts.

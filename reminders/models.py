@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -81,12 +81,18 @@ class Clinic(SQLModel, table=True):
     twilio_auth_token: str = Field(
         default="", max_length=200, sa_column_kwargs={"server_default": ""}
     )
+    # Days after a treatment's last message finished before its messages leave `message`.
+    retention_days: int = Field(default=180, sa_column_kwargs={"server_default": "180"})
 
 
 class Patient(SQLModel, table=True):
     """A patient of one clinic, with per-channel consent and opt-out state."""
 
-    __table_args__ = (sa.UniqueConstraint("clinic_id", "external_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("clinic_id", "external_id"),
+        # The messages page's patient filter names an external id without a clinic.
+        sa.Index("ix_patient_external_id", "external_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
@@ -124,6 +130,14 @@ class Treatment(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+# Finished statuses: counted in `messagetally` (ops/tally.py) rather than row by row.
+TALLIED = (lc.SENT, lc.DELIVERED, lc.CANCELLED, lc.SKIPPED)
+# A row whose tally entry is missing or out of date (the partial index's predicate, verbatim).
+UNTALLIED = (
+    "coalesce(tally_status, '') <> status AND (status IN ("
+    + ", ".join(f"'{s}'" for s in TALLIED)
+    + ") OR tally_status IS NOT NULL)"
+)
 # Only the statuses of the state machine may be stored (migration 0005 adds it to old tables).
 STATUS_CHECK = "status IN (" + ", ".join(f"'{status}'" for status in lc.Status) + ")"
 
@@ -150,12 +164,25 @@ class Message(SQLModel, table=True):
         # Inbound routing: the latest text a patient got from a sender is one index seek.
         sa.Index("ix_message_patient_sender_sent", "patient_id", "sender", "sent_at"),
         sa.CheckConstraint(STATUS_CHECK, name="ck_message_status"),
+        # Keyset pages (ops/listing.py): each filter walks its own index in due order.
+        sa.Index("ix_message_due_id", "due_at", "id"),
+        sa.Index("ix_message_clinic_due", "clinic_id", "due_at", "id"),
+        sa.Index("ix_message_status_due", "status", "due_at", "id"),
+        sa.Index("ix_message_patient_due", "patient_id", "due_at", "id"),
+        # Rows the tally (ops/tally.py) does not yet count as they stand: few, however old.
+        sa.Index(
+            "ix_message_untallied",
+            "id",
+            postgresql_where=sa.text(UNTALLIED),
+            sqlite_where=sa.text(UNTALLIED),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=200, unique=True)
-    clinic_id: str = Field(foreign_key="clinic.id", index=True, max_length=64)
-    patient_id: int = Field(foreign_key="patient.id", index=True)
+    # Indexed by ix_message_clinic_due (clinic first), as patient_id by ix_message_patient_due.
+    clinic_id: str = Field(foreign_key="clinic.id", max_length=64)
+    patient_id: int = Field(foreign_key="patient.id")
     treatment_id: int = Field(foreign_key="treatment.id", index=True)
     step_key: str = Field(max_length=64)
     channel: str = Field(max_length=16)
@@ -183,6 +210,9 @@ class Message(SQLModel, table=True):
     )
     # The sender's key (channels/senders.py) an SMS went out as, stored before the request.
     sender: str | None = Field(default=None, max_length=64)
+    # The status and day under which ops/tally.py counts this row in `messagetally`, if any.
+    tally_status: str | None = Field(default=None, max_length=16)
+    tally_day: date | None = None
 
 
 class WebhookReceipt(SQLModel, table=True):
@@ -237,7 +267,8 @@ class AuditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     actor: str = Field(max_length=128)
     action: str = Field(max_length=32)
-    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    # A message's id, in `message` or, once retention moved it, `messagehistory` (same id).
+    message_id: int | None = Field(default=None, index=True)
     # The clinic the change belongs to (None for platform-wide changes such as accounts).
     clinic_id: str | None = Field(default=None, max_length=64)
     # What was changed when it is not a message: "clinic:a", "template:a/sms/day_1.en", ...
@@ -386,6 +417,61 @@ class StatusReport(SQLModel, table=True):
     received_at: datetime = _created()
 
 
+class MessageTally(SQLModel, table=True):
+    """How many finished messages a clinic has per channel, status and day (ops/tally.py)."""
+
+    clinic_id: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(primary_key=True, max_length=16)
+    status: str = Field(primary_key=True, max_length=16)
+    day: date = Field(primary_key=True)
+    count: int = 0
+
+
+class MessageTotal(SQLModel, table=True):
+    """The tally summed over days: what /metrics reads, a few rows however long the history."""
+
+    clinic_id: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(primary_key=True, max_length=16)
+    status: str = Field(primary_key=True, max_length=16)
+    count: int = 0
+
+
+class MessageHistory(SQLModel, table=True):
+    """A message retention moved out of `message`: same id, no personal data (ops/retention.py)."""
+
+    __table_args__ = (sa.Index("ix_messagehistory_patient_due", "patient_id", "due_at"),)
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    clinic_id: str = Field(max_length=64, index=True)
+    patient_id: int
+    treatment_id: int
+    step_key: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    due_at: datetime = _when(nullable=False)
+    sent_at: datetime | None = _when()
+    delivered_at: datetime | None = _when()
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
+    attempts: int = 0
+    provider_id: str | None = Field(default=None, max_length=128)
+    provider_code: str | None = Field(default=None, max_length=32)
+    tally_day: date | None = None
+    moved_at: datetime = _created()
+
+
+class RetentionRun(SQLModel, table=True):
+    """One retention run's progress: a keyset cursor over treatments, committed per batch."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: str | None = Field(default=None, max_length=64)
+    started_at: datetime = _created()
+    finished_at: datetime | None = _when()
+    last_treatment_id: int = 0
+    treatments: int = 0
+    moved: int = 0
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
@@ -399,6 +485,10 @@ REPLAN_JOBS: sa.Table = ReplanJob.__table__  # type: ignore[attr-defined]
 CLINIC_TEMPLATES: sa.Table = ClinicTemplate.__table__  # type: ignore[attr-defined]
 CLINIC_BRANDING: sa.Table = ClinicBranding.__table__  # type: ignore[attr-defined]
 STATUS_REPORTS: sa.Table = StatusReport.__table__  # type: ignore[attr-defined]
+TALLY: sa.Table = MessageTally.__table__  # type: ignore[attr-defined]
+TOTALS: sa.Table = MessageTotal.__table__  # type: ignore[attr-defined]
+HISTORY: sa.Table = MessageHistory.__table__  # type: ignore[attr-defined]
+RETENTION_RUNS: sa.Table = RetentionRun.__table__  # type: ignore[attr-defined]
 
 
 def movable(move: lc.Move) -> ColumnElement[bool]:

@@ -206,13 +206,13 @@ def test_messages_filter_by_status_and_patient_external_id(
 @pytest.mark.parametrize(
     ("query", "error"),
     [
-        ("page=abc", "page: expected a whole number from 1, got &#39;abc&#39;"),
-        ("page=0", "page: expected a whole number"),
+        ("after=abc", "after: not a page cursor: &#39;abc&#39;"),
+        ("order=sideways", "order: expected one of"),
         ("status=bogus", "status: expected one of pending"),
         ("channel=fax", "channel: expected one of sms, email"),
     ],
 )
-def test_a_bad_page_or_filter_answers_with_the_page_and_names_the_problem(
+def test_a_bad_cursor_or_filter_answers_with_the_page_and_names_the_problem(
     client: TestClient, engine: Engine, query: str, error: str
 ) -> None:
     dead = Outbox(engine).add(lc.DEAD)

@@ -40,6 +40,8 @@ def test_beat_runs_the_dispatcher_at_the_configured_interval_and_drops_stale_tic
         "reminders.reconcile_unknown",
         "reminders.post_events",
         "reminders.replan_jobs",
+        "reminders.fold_tally",
+        "reminders.retention",
     }
 
 

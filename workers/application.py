@@ -99,6 +99,16 @@ def celery_config(settings: Settings) -> dict[str, object]:
                 "schedule": settings.reconcile_interval_seconds,
                 "options": {"expires": settings.reconcile_interval_seconds * 2},
             },
+            "fold-tally": {
+                "task": "reminders.fold_tally",
+                "schedule": settings.tally_interval_seconds,
+                "options": {"expires": settings.tally_interval_seconds * 2},
+            },
+            "retention": {
+                "task": "reminders.retention",
+                "schedule": settings.retention_interval_seconds,
+                "options": {"expires": settings.retention_interval_seconds},
+            },
         },
     )
 

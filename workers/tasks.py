@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from reminders.events.delivery import EventPolicy, deliver_due_events
 from reminders.inbound.alert_outbox import AlertPolicy, deliver_due_alerts
+from reminders.ops import retention, tally
 from reminders.outbox.dispatch import EnqueueError
 from reminders.outbox.dispatch import dispatch_due as dispatch
 from reminders.outbox.recovery import reconcile_unknown as reconcile
@@ -124,6 +125,32 @@ def replan_jobs() -> int:
     for job_id in ids:
         replan_clinic.apply_async((job_id,), expires=expires)
     return len(ids)
+
+
+@app.task(name="reminders.fold_tally")
+def fold_tally() -> int:
+    """Count newly finished (or changed) messages in the tally the overview and metrics read."""
+    rt = runtime()
+    budget = rt.settings.retention_budget_seconds  # below the task time limit; next tick goes on
+    return tally.fold_all(lambda: Session(rt.engine), utc_now(), budget=budget)
+
+
+@app.task(name="reminders.retention")
+def run_retention() -> dict[str, int]:
+    """Move finished treatments' messages past their clinic's retention to history, a while."""
+    rt = runtime()
+    moved = treatments = 0
+    steps = retention.run(
+        lambda: Session(rt.engine),
+        utc_now,
+        "beat",
+        budget=rt.settings.retention_budget_seconds,
+    )
+    for _, done in steps:
+        moved, treatments = moved + done.moved, treatments + done.treatments
+    if moved:
+        log.info("retention: moved %d messages of %d treatments to history", moved, treatments)
+    return {"moved": moved, "treatments": treatments}
 
 
 @app.task(name="reminders.noop")

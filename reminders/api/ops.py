@@ -6,6 +6,7 @@ clinic's patient answers 403 and shows nothing of it; one that does not exist, 4
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -80,11 +81,18 @@ def messages_page(
     due_from: str = "",
     due_to: str = "",
     patient: str = "",
-    page_no: Annotated[str, Query(alias="page")] = "1",
+    after: Annotated[str, Query(max_length=80)] = "",
+    order: str = "-due",
 ) -> HTMLResponse:
     """Outbox rows filtered by status, clinic, channel, due dates and patient external id;
-    a bad filter is named above the page (and ignored), never a JSON error."""
+    a bad filter is named above the page (and ignored), never a JSON error.
+
+    Pages by key: "next page" carries the last row's cursor; there is no total to count.
+    """
     errors: list[str] = []
+    if order not in listing.ORDERS:
+        errors.append(f"order: expected one of {', '.join(listing.ORDERS)}, got {order!r}")
+        order = "-due"
     wanted = listing.MessageFilter(
         status=_choice("status", status, listing.status_choices(), errors),
         clinic=text_filter("clinic", clinic, errors),
@@ -92,10 +100,16 @@ def messages_page(
         due_from=_date("due_from", due_from, errors),
         due_to=_date("due_to", due_to, errors),
         patient=text_filter("patient", patient, errors),
-        page=_page(page_no, errors),
+        after=text_filter("after", after, errors),
+        order=order,
     )
     with Session(state.engine) as session:
-        found = listing.find_messages(session, wanted, who.clinic_ids)
+        try:
+            found = listing.find_messages(session, wanted, who.clinic_ids)
+        except listing.BadCursorError as exc:
+            errors.append(str(exc))
+            wanted = replace(wanted, after="")
+            found = listing.find_messages(session, wanted, who.clinic_ids)
         clinics = listing.clinic_ids(session, who.clinic_ids)
         zones = zones_of(session, [r.patient_id for r in found.rows])
     return render(
@@ -109,6 +123,7 @@ def messages_page(
         statuses=listing.status_choices(),
         query=_query_without_page(request),
         zones=zones,
+        orders=listing.ORDERS,
     )
 
 
@@ -221,14 +236,6 @@ def text_filter(name: str, value: str, errors: list[str]) -> str:
     return value
 
 
-def _page(value: str, errors: list[str]) -> int:
-    number = row_id(value) if value.strip() else 1
-    if number is None:
-        errors.append(f"page: expected a whole number from 1, got {value[:20]!r}")
-        return 1
-    return number
-
-
 def _date(name: str, value: str, errors: list[str]) -> date | None:
     if not value.strip():
         return None
@@ -247,5 +254,5 @@ def _choice(name: str, value: str, allowed: tuple[str, ...], errors: list[str]) 
 
 
 def _query_without_page(request: Request) -> str:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "after" and v]
     return urlencode(kept)

@@ -89,6 +89,7 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
         "type": "patient.opted_out",
         "data": {"patient_id": "p-1001", "channel": "sms"},
     },
+    "patient.erased": {"type": "patient.erased", "data": {"patient_id": "p-1001"}},
 }
 
 

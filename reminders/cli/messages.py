@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -39,20 +40,27 @@ def list_command(
     patient: f.PatientOpt = "",
     due_from: f.DueFrom = "",
     due_to: f.DueTo = "",
-    page: Annotated[int, typer.Option(min=1, help="Page of 50, newest due first.")] = 1,
+    after: Annotated[str, typer.Option(help="The cursor a previous page printed.")] = "",
+    soonest: Annotated[bool, typer.Option("--soonest", help="Due soonest first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
-    """Messages matching the filters, newest due first, contact details masked."""
+    """Messages matching the filters, 50 a page, latest due first, contact details masked."""
     wanted = f.message_filter(status, clinic, channel, patient, due_from, due_to)
-    wanted = listing.MessageFilter(**{**asdict(wanted), "page": page})
+    order = "due" if soonest else "-due"
+    wanted = listing.MessageFilter(**{**asdict(wanted), "after": after, "order": order})
     with Session(_engine()) as session:
-        found = listing.find_messages(session, wanted)
+        try:
+            found = listing.find_messages(session, wanted)
+        except listing.BadCursorError as exc:
+            print(f"reminders: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
         zones = zones_of(session, [r.patient_id for r in found.rows])
     if as_json:
         for row in found.rows:
             print(json.dumps(asdict(row), default=str))
         return
-    table = Table(title=f"{found.total} messages · page {found.page} of {found.pages}")
+    more = f"; next page: --after {found.next_after}" if found.next_after else " (the last page)"
+    table = Table(title=f"{len(found.rows)} messages{more}")
     for column in ("id", "due", "clinic", "patient", "contact", "step", "channel", "status",
                    "tries", "why"):  # fmt: skip
         table.add_column(column)

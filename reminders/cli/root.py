@@ -59,6 +59,14 @@ class Commands(LazyGroup):
             "reminders.cli.audit:audit",
             "The audit trail, newest first: who changed what, when, before and after.",
         ),
+        "retention": Lazy(
+            "reminders.cli.history:retention_app",
+            "Move finished treatments' messages to history.",
+        ),
+        "patients": Lazy(
+            "reminders.cli.history:patients_app",
+            "Patients: erase a patient's personal data on request.",
+        ),
         "webhook": Lazy(
             "reminders.cli.webhook:webhook_app", "Try the clinic webhook from the shell."
         ),

@@ -6,7 +6,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from reminders.consent.gate import ConsentGate
-from reminders.intake.events import Event, PatientOptedOut, PatientUpdated, TreatmentCompleted
+from reminders.intake.events import (
+    Event,
+    PatientErased,
+    PatientOptedOut,
+    PatientUpdated,
+    TreatmentCompleted,
+)
 from reminders.models import PATIENTS
 
 STORED_PHONE = sa.select(PATIENTS.c.phone).where(
@@ -36,7 +42,7 @@ def patient_of(event: Event) -> str | None:
     """The clinic's id of the patient whose consent or number the event may change."""
     if isinstance(event, TreatmentCompleted | PatientUpdated):
         return event.data.patient.external_id
-    if isinstance(event, PatientOptedOut):
+    if isinstance(event, PatientOptedOut | PatientErased):
         return event.data.patient_id
     return None
 
@@ -45,6 +51,8 @@ def withdraws_sms(event: Event, stored_phone: str) -> bool:
     """True if, once applied, no SMS may go to `stored_phone` for this patient."""
     if isinstance(event, PatientOptedOut):
         return event.data.channel in ("sms", "all")
+    if isinstance(event, PatientErased):
+        return True
     if isinstance(event, TreatmentCompleted | PatientUpdated):
         sent = event.data.patient.values()  # a field left out keeps what is stored
         moved = "phone" in sent and sent["phone"] != stored_phone

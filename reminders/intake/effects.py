@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from reminders.consent import erasure
 from reminders.consent.optout import honour_earlier_stop, replan_all
 from reminders.intake.clinics import unworkable_setting
 from reminders.intake.enrollment import (
@@ -21,6 +22,7 @@ from reminders.intake.events import (
     AppointmentBooked,
     AppointmentCancelled,
     Event,
+    PatientErased,
     PatientOptedOut,
     PatientUpdated,
     TreatmentCancelled,
@@ -82,7 +84,7 @@ class Applied:
 
 # Changes to a patient alone: recorded (so a withdrawn consent stops texts at once) even when
 # the clinic's settings cannot be planned with; every other event needs a plan and is refused.
-WITHOUT_PLANNING = ("patient.updated", "patient.opted_out")
+WITHOUT_PLANNING = ("patient.updated", "patient.opted_out", "patient.erased")
 
 
 def apply_event(session: Session, clinic: Clinic, event: Event, now: datetime) -> Applied:
@@ -214,6 +216,12 @@ def _opted_out(session: Session, clinic: Clinic, event: PatientOptedOut, now: da
     return Applied(patient, replan_all(session, patient, now, "patient opted out"))
 
 
+def _erased(session: Session, clinic: Clinic, event: PatientErased, now: datetime) -> Applied:
+    patient = find_patient(session, clinic, event.data.patient_id)
+    erasure.erase(session, patient, f"webhook:{clinic.id}", now)
+    return Applied(patient, [])
+
+
 HANDLERS: dict[str, Callable[[Session, Clinic, Any, datetime], Applied]] = {
     "treatment.completed": _completed,
     "treatment.cancelled": _treatment_cancelled,
@@ -221,4 +229,5 @@ HANDLERS: dict[str, Callable[[Session, Clinic, Any, datetime], Applied]] = {
     "appointment.cancelled": _appointment,
     "patient.updated": _patient_updated,
     "patient.opted_out": _opted_out,
+    "patient.erased": _erased,
 }

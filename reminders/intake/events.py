@@ -92,6 +92,19 @@ class PatientOptedOut(Model):
     data: OptOut
 
 
+class ErasureRequest(Model):
+    """The patient who asked for their personal data to be erased."""
+
+    patient_id: ExternalId
+
+
+class PatientErased(Model):
+    """Removes the patient's personal data everywhere and cancels what is pending."""
+
+    type: Literal["patient.erased"]
+    data: ErasureRequest
+
+
 Event = (
     TreatmentCompleted
     | TreatmentCancelled
@@ -99,6 +112,7 @@ Event = (
     | AppointmentCancelled
     | PatientUpdated
     | PatientOptedOut
+    | PatientErased
 )
 ClinicEvent = Annotated[Event, Field(discriminator="type")]
 EVENTS: TypeAdapter[Event] = TypeAdapter(ClinicEvent)

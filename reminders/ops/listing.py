@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, literal, select, tuple_
 from sqlmodel import Session, col
 
 from reminders.channels.console import is_console
 from reminders.masking import mask_address
-from reminders.models import MESSAGES, AuditEntry, Clinic, Patient, Treatment
+from reminders.models import HISTORY, MESSAGES, AuditEntry, Clinic, Patient, Treatment
 from reminders.ops.actions import RESOLVABLE, RESOLVE
 from reminders.ops.scope import ClinicIds, within
 from reminders.outbox import lifecycle as lc
@@ -34,7 +34,10 @@ class MessageFilter:
     due_from: date | None = None
     due_to: date | None = None
     patient: str = ""
-    page: int = 1
+    # Keyset paging: the page starts after this cursor (`Page.next_after`); "" = first page.
+    after: str = ""
+    # "due" = due soonest first (what needs attention next); "-due" = latest due first.
+    order: str = "-due"
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,38 @@ class MessageRow:
     printed: bool = False
 
 
+ORDERS = ("-due", "due")
+
+
+class BadCursorError(ValueError):
+    """A page cursor that this module did not make."""
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of rows and where it sits."""
+    """One page of rows; `next_after` is the cursor of the next page, "" on the last one.
+
+    There is no total: counting every match would read the whole history each time.
+    """
 
     rows: list[MessageRow]
-    total: int
-    page: int
-    pages: int
+    next_after: str
+    first: bool
+
+
+def cursor(row: MessageRow) -> str:
+    """Where the page after `row` starts: its due time and id."""
+    return f"{row.due_at.astimezone(UTC):%Y%m%dT%H%M%S.%f}_{row.id}"
+
+
+def parse_cursor(value: str) -> tuple[datetime, int]:
+    """The (due_at, id) a cursor names; BadCursorError if it is not one."""
+    try:
+        when, _, ident = value.partition("_")
+        parsed = datetime.strptime(when, "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+        return parsed, int(ident)
+    except ValueError:
+        raise BadCursorError(f"after: not a page cursor: {value[:40]!r}") from None
 
 
 def _rows_query() -> Any:
@@ -112,7 +139,9 @@ def _conditions(wanted: MessageFilter) -> list[Any]:
     if wanted.channel:
         found.append(M.channel == wanted.channel)
     if wanted.patient:
-        found.append(col(Patient.external_id) == wanted.patient.strip())
+        # The patient's ids first (ix_patient_external_id), then only their rows.
+        ids = select(col(Patient.id)).where(col(Patient.external_id) == wanted.patient.strip())
+        found.append(M.patient_id.in_(ids.scalar_subquery()))
     if wanted.due_from:
         found.append(M.due_at >= datetime.combine(wanted.due_from, time(), tzinfo=UTC))
     if wanted.due_to:
@@ -121,20 +150,27 @@ def _conditions(wanted: MessageFilter) -> list[Any]:
     return found
 
 
-def find_messages(session: Session, wanted: MessageFilter, clinic_ids: ClinicIds = None) -> Page:
-    """Rows matching the filter within those clinics, newest due first, one page at a time."""
-    where = and_(within(M.clinic_id, clinic_ids), *_conditions(wanted))
-    total = session.execute(_joined(select(func.count())).where(where)).scalar_one()
-    pages = max(1, -(-int(total) // PAGE_SIZE))
-    page = min(max(1, wanted.page), pages)
-    stmt = (
-        _joined(_rows_query())
-        .where(where)
-        .order_by(M.due_at.desc(), M.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    )
-    return Page([_row(r) for r in session.execute(stmt).all()], int(total), page, pages)
+def find_messages(
+    session: Session, wanted: MessageFilter, clinic_ids: ClinicIds = None, size: int = PAGE_SIZE
+) -> Page:
+    """Rows matching the filter within those clinics in (due_at, id) order, a page at a time.
+
+    Each page seeks an index ((due_at, id), or led by clinic, status or patient) past the
+    cursor: a later page costs what the first does. BadCursorError for a forged cursor.
+    """
+    where = [within(M.clinic_id, clinic_ids), *_conditions(wanted)]
+    key = tuple_(M.due_at, M.id)
+    ascending = wanted.order == "due"
+    if wanted.after:
+        due, ident = parse_cursor(wanted.after)
+        mark = tuple_(literal(due, M.due_at.type), ident)
+        where.append(key > mark if ascending else key < mark)
+    ordering = (M.due_at, M.id) if ascending else (M.due_at.desc(), M.id.desc())
+    stmt = _joined(_rows_query()).where(and_(*where)).order_by(*ordering).limit(size + 1)
+    rows = [_row(r) for r in session.execute(stmt).all()]
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, cursor(rows[-1]) if more else "", not wanted.after)
 
 
 def _resolved_since_last_change() -> Any:
@@ -168,9 +204,37 @@ def unresolved_count(session: Session, status: str, clinic_ids: ClinicIds = None
 
 
 def patient_messages(session: Session, patient_id: int) -> list[MessageRow]:
-    """Every row of one patient, in due order."""
+    """Every row of one patient, retention's history included, in due order (their rows only)."""
     stmt = _joined(_rows_query()).where(M.patient_id == patient_id).order_by(M.due_at, M.id)
-    return [_row(r) for r in session.execute(stmt).all()]
+    hot = [_row(r) for r in session.execute(stmt).all()]
+    return sorted(hot + history_messages(session, patient_id), key=lambda r: (r.due_at, r.id))
+
+
+def history_messages(session: Session, patient_id: int) -> list[MessageRow]:
+    """One patient's messages moved out by retention: no contact, no texts, the facts kept."""
+    h = HISTORY.c
+    stmt = select(HISTORY).where(h.patient_id == patient_id).order_by(h.due_at, h.id)
+    return [
+        MessageRow(
+            id=r.id,
+            clinic_id=r.clinic_id,
+            patient_id=r.patient_id,
+            patient_external_id="",
+            first_name="",
+            contact="(history)",
+            step_key=r.step_key,
+            channel=r.channel,
+            status=r.status,
+            due_at=r.due_at,
+            sent_at=r.sent_at,
+            delivered_at=r.delivered_at,
+            attempts=r.attempts,
+            provider_code=r.provider_code,
+            reason="moved to history by retention",
+            last_error=None,
+        )
+        for r in session.execute(stmt).all()
+    ]
 
 
 def message_row(session: Session, message_id: int) -> MessageRow | None:
