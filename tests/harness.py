@@ -19,6 +19,9 @@ from reminders.db import make_engine
 from reminders.redis_link import answers
 
 BIN = Path(sys.executable).parent
+# One Fernet key for every process a test starts, whatever its var/: they share a database.
+TEST_ENCRYPTION_KEY = "x3LEjAPmIhVi2kS6Z5bN0n8bcW2nJ0g6d9c9m9QzL3A="
+TEST_SECRET_KEY = "test-secret-key-of-at-least-32-characters"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -221,6 +224,9 @@ def service_env(
         REMINDERS_REDIS_URL=redis_url,
         REMINDERS_REDIS_KEY_PREFIX=prefix,
         REMINDERS_VAR_DIR=str(var_dir),
+        REMINDERS_ENCRYPTION_KEYS=TEST_ENCRYPTION_KEY,
+        # Not the embedded defaults (a database URL is set): the API wants 32 characters.
+        REMINDERS_SECRET_KEY=TEST_SECRET_KEY,
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

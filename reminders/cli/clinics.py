@@ -33,6 +33,7 @@ from reminders.planning.replanjobs import planning_changed, queued_job
 
 clinics_app = typer.Typer(help="Clinics: create, list, change settings, rotate secrets.")
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.")
+SECRET_ENV = "REMINDERS_WEBHOOK_SECRET"
 console = Console()
 TOKEN_ENV = "REMINDERS_CLINIC_TWILIO_AUTH_TOKEN"
 
@@ -307,13 +308,18 @@ clinics_app.command("replan-status")(replan_status)
 @webhook_app.command("send")
 def send(
     clinic: Annotated[str, typer.Option(help="Clinic id.")],
-    secret: Annotated[str, typer.Option(help="The clinic's whsec_... secret.")],
     kind: Annotated[str, typer.Option("--type", help=f"One of {', '.join(EVENT_TYPES)}.")],
     data: Annotated[str, typer.Option(help="The event's data: a JSON file, or '-' for stdin.")],
     url: Annotated[str, typer.Option(help="API base URL.")] = "",
     webhook_id: Annotated[str | None, typer.Option(help="Reuse an id to test replays.")] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help=f"A file holding the clinic's whsec_... secret (else ${SECRET_ENV})."),
+    ] = None,
 ) -> None:
     """Sign an event with the clinic's secret, post it and print the answer."""
+    # Never a command-line argument: those show in `ps` and in shell history.
+    secret = read_secret(secret_file)
     raw = sys.stdin.read() if data == "-" else Path(data).read_text(encoding="utf-8")
     base = url or load_settings().public_url
     try:
@@ -324,3 +330,17 @@ def send(
     print(json.dumps(response.json(), indent=2) if response.content else "")
     if response.status_code >= 300:
         raise typer.Exit(1)
+
+
+def read_secret(secret_file: Path | None) -> str:
+    """The signing secret from --secret-file, else from $REMINDERS_WEBHOOK_SECRET."""
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"--secret-file: cannot read {secret_file}: {exc.strerror}")
+    else:
+        secret = os.environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        fail(f"no secret: set {SECRET_ENV} or pass --secret-file FILE (never the secret itself)")
+    return secret

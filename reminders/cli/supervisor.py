@@ -17,6 +17,7 @@ from reminders.db import make_engine
 from reminders.migration import upgrade
 from reminders.ops.metrics import MULTIPROC_ENV, empty_directory
 from reminders.redis_link import start_embedded, stop_embedded
+from reminders.secretbox import make_private_dir
 
 BIN = Path(sys.executable).parent
 # docker-compose.yml runs these same commands, one per service.
@@ -91,6 +92,8 @@ class Supervisor:
 
 def run_all(settings: Settings, port: int) -> int:
     """Run every service in the foreground; return the exit code for the shell."""
+    if settings.on_embedded_defaults:
+        make_private_dir(settings.var_dir)  # the database, keys and Redis socket: owner only
     upgrade(make_engine(settings.effective_database_url))
     # The one place the embedded Redis starts, and the one that stops it; the children find it
     # through REMINDERS_REDIS_URL, other commands through its socket under var/.
@@ -99,14 +102,20 @@ def run_all(settings: Settings, port: int) -> int:
     metrics_dir = Path(os.environ.get(MULTIPROC_ENV) or settings.var_dir / "prometheus")
     empty_directory(metrics_dir)
     try:
-        return supervise_services(redis_url, metrics_dir, port)
+        return supervise_services(
+            redis_url, metrics_dir, port, show_bodies=settings.on_embedded_defaults
+        )
     finally:
         stop_embedded()
 
 
-def supervise_services(redis_url: str, metrics_dir: Path, port: int) -> int:
+def supervise_services(
+    redis_url: str, metrics_dir: Path, port: int, show_bodies: bool = False
+) -> int:
     """Run api, worker and beat on this Redis until Ctrl-C or a crash loop."""
     env = dict(os.environ, REMINDERS_REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
+    if show_bodies:  # a developer's terminal: the console channel prints what it would send
+        env.setdefault("REMINDERS_CONSOLE_SHOW_BODIES", "1")
     env[MULTIPROC_ENV] = str(metrics_dir.resolve())
     commands = dict(SERVICES, api=[*SERVICES["api"], "--port", str(port)])
 
