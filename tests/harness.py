@@ -168,6 +168,7 @@ class ServiceProcess:
 
     def __init__(self, argv: list[str], env: Mapping[str, str], log: Path) -> None:
         self.argv, self.env, self.log = argv, dict(env), log
+        self.name = log.stem
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_text: str | None = None, timeout: float = 60) -> ServiceProcess:
