@@ -3,16 +3,37 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every version the tests ran, pinned (pip-compile); `make lock` refreshes it after a change to
+# pyproject.toml. Installs use it as constraints, so each installs only its own extras.
+LOCK := requirements.lock
+LOWEST := .venv-lowest
+# A fast subset touching every dependency, for the lower bounds of pyproject.toml.
+LOWEST_TESTS ?= tests/webhooks tests/test_migrations.py tests/test_settings.py \
+	tests/test_planner.py tests/test_twilio_channel.py tests/test_smtp_channel.py \
+	tests/test_secrets_at_rest.py tests/test_operator_accounts.py tests/test_redaction.py
 
-.PHONY: up test lint bench clean
+.PHONY: up test test-lowest lint lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $(STAMP)
+
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra test --extra ops --output-file $(LOCK) pyproject.toml
+
+# The lower bounds of pyproject.toml, installed in their own venv, on a fast subset of the suite.
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python .ci/lowest.py pyproject.toml > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/pip install --quiet -c $(LOWEST)/constraints.txt -e '.[test]'
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider $(LOWEST_TESTS)
 
 # Migrates, starts an embedded Redis when REMINDERS_REDIS_URL is unset, then runs api + worker + beat.
 up: $(STAMP)
@@ -30,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.all
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) var .pytest_cache .mypy_cache .ruff_cache
