@@ -67,3 +67,10 @@ def test_a_failing_statement_never_quotes_its_bound_values(tmp_path) -> None:
         )
     assert "+12025550187" not in str(caught.value)
     assert "hidden due to hide_parameters" in str(caught.value)
+
+
+def test_smtp_status_codes_and_timestamps_stay_readable_while_numbers_are_masked() -> None:
+    text = "550 5.1.1 <zeb@example.org>: unknown at 2026-12-07 10:00:00; call 612 345 678"
+    assert redact(text) == (
+        "550 5.1.1 <z•••@example.org>: unknown at 2026-12-07 10:00:00; call 61••••678"
+    )

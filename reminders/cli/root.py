@@ -61,7 +61,7 @@ class Commands(LazyGroup):
         ),
         "secrets": Lazy(
             "reminders.cli.secrets:secrets_app",
-            "Encryption of clinic secrets at rest: new-key, rotate-key.",
+            "Encryption of clinic secrets at rest.",
         ),
         "webhook": Lazy(
             "reminders.cli.clinics:webhook_app", "Try the clinic webhook from the shell."
