@@ -28,6 +28,7 @@ lock: | $(BIN)/python
 		--extra test --extra ops --output-file $(LOCK) pyproject.toml
 
 # The lower bounds of pyproject.toml, installed in their own venv, on a fast subset of the suite.
+# Not yet in .ci/run: celery 5.4 / redis 5.0 with today's kombu still fail (see the report).
 test-lowest:
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/pip install --quiet --upgrade pip
