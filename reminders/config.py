@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     console_file: str = ""
     public_url: str = "http://localhost:8000"
     secret_key: str = ""
+    # Fernet keys, comma-separated: the first encrypts clinic secrets at rest, all decrypt
+    # (rotation: put a new key first, run `reminders secrets rotate-key`, then drop the old).
+    # Unset on SQLite: one key made once under var/.
+    encryption_keys: str = ""
+    # Console mode prints message texts and clinic alerts only when asked (`reminders up` on
+    # the embedded defaults asks); otherwise a line without personal data.
+    console_show_bodies: bool = False
     # Every message, answer and page text; a copy of the packaged ones, checked by
     # `reminders templates lint --templates DIR`, replaces them.
     templates_dir: Path = TEMPLATE_DIR
@@ -204,6 +211,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.var_dir / 'reminders.db').resolve()}"
 
     @property
+    def on_embedded_defaults(self) -> bool:
+        """True for `make up` with nothing configured: a local SQLite file, no deployment."""
+        return not self.database_url
+
+    @property
     def twilio_configured(self) -> bool:
         """True when there is enough to talk to Twilio; otherwise SMS go to the console."""
         has_auth = bool(self.twilio_auth_token or self.twilio_api_key_secret)
@@ -236,6 +248,33 @@ def twilio_gaps(settings: Settings) -> list[str]:
     if not (settings.twilio_from or settings.twilio_messaging_service_sid):
         missing.append("REMINDERS_TWILIO_FROM (or REMINDERS_TWILIO_MESSAGING_SERVICE_SID)")
     return missing
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def weak_secrets(settings: Settings) -> list[str]:
+    """What a deployment must fix before the API starts: secrets shorter than 32 characters.
+
+    The embedded defaults (`make up` with nothing configured) are one person's machine: they
+    make their own random keys under var/ and may use a short operator token.
+    """
+    if settings.on_embedded_defaults:
+        return []
+    problems = []
+    given = {
+        "REMINDERS_SECRET_KEY": settings.secret_key,  # required: links must verify everywhere
+        "REMINDERS_OPERATOR_TOKEN": settings.operator_token or None,
+        "REMINDERS_SESSION_SECRET": settings.session_secret or None,
+    }
+    for name, value in given.items():
+        if value is not None and len(value) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"{name} must be at least {MIN_SECRET_LENGTH} random characters "
+                f'(it is {len(value)}; make one with `python -c "import secrets; '
+                f'print(secrets.token_urlsafe(32))"`)'
+            )
+    return problems
 
 
 def load_settings(**overrides: object) -> Settings:

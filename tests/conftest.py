@@ -15,6 +15,8 @@ from tests.fakes.twilio_server import FakeTwilio
 
 TEST_DATABASE_URL = os.environ.get("REMINDERS_TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("REMINDERS_TEST_REDIS_URL", "").strip()
+TEST_ENCRYPTION_KEY = harness.TEST_ENCRYPTION_KEY
+os.environ["REMINDERS_ENCRYPTION_KEYS"] = TEST_ENCRYPTION_KEY
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,6 +20,9 @@ from reminders.db import make_engine
 from reminders.redis_link import answers
 
 BIN = Path(sys.executable).parent
+# One Fernet key for every process a test starts, whatever its var/: they share a database.
+TEST_ENCRYPTION_KEY = "x3LEjAPmIhVi2kS6Z5bN0n8bcW2nJ0g6d9c9m9QzL3A="
+TEST_SECRET_KEY = "test-secret-key-of-at-least-32-characters"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -166,6 +169,7 @@ class ServiceProcess:
 
     def __init__(self, argv: list[str], env: Mapping[str, str], log: Path) -> None:
         self.argv, self.env, self.log = argv, dict(env), log
+        self.name = log.stem
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_text: str | None = None, timeout: float = 60) -> ServiceProcess:
@@ -229,6 +233,9 @@ def service_env(
         REMINDERS_REDIS_URL=redis_url,
         REMINDERS_REDIS_KEY_PREFIX=prefix,
         REMINDERS_VAR_DIR=str(var_dir),
+        REMINDERS_ENCRYPTION_KEYS=TEST_ENCRYPTION_KEY,
+        # Not the embedded defaults (a database URL is set): the API wants 32 characters.
+        REMINDERS_SECRET_KEY=TEST_SECRET_KEY,
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

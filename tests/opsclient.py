@@ -14,7 +14,7 @@ from reminders.config import load_settings
 from reminders.db import session_scope
 from reminders.ops import accounts
 
-TOKEN = "s3cret-operator-token"
+TOKEN = "s3cret-operator-token-of-32-characters"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 PASSWORD = "correct horse battery"
 

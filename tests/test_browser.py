@@ -23,7 +23,7 @@ from tests.processes import free_port, wait_ready
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "tests" / "screenshots"
-TOKEN = "browser-test-token"
+TOKEN = "browser-test-operator-token-of-32-chars"
 
 
 def install_chromium() -> str:

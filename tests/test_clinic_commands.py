@@ -83,18 +83,31 @@ def test_create_list_set_and_rotate_a_clinic_then_post_a_signed_event(
         wait_ready(f"http://127.0.0.1:{port}/healthz", api.process)
         for secret in (first["secret"], second):
             sent = reminders(
-                env, "webhook", "send", "--clinic", "glow", "--secret", secret,
+                {**env, "REMINDERS_WEBHOOK_SECRET": secret}, "webhook", "send", "--clinic", "glow",
                 "--type", "treatment.completed", "--data", str(data),
                 "--url", f"http://127.0.0.1:{port}",
             )  # fmt: skip
             assert sent.returncode == 0, sent.stdout + sent.stderr
             assert "HTTP 202" in sent.stdout and "first_night" in sent.stdout
+        forged_file = tmp_path / "forged-secret"
+        forged_file.write_text("whsec_" + "A" * 44 + "\n")
         forged = reminders(
-            env, "webhook", "send", "--clinic", "glow", "--secret", "whsec_" + "A" * 44,
+            env, "webhook", "send", "--clinic", "glow", "--secret-file", str(forged_file),
             "--type", "treatment.completed", "--data", str(data),
             "--url", f"http://127.0.0.1:{port}",
         )  # fmt: skip
         assert forged.returncode == 1 and "HTTP 401" in forged.stdout
+        on_command_line = reminders(
+            env, "webhook", "send", "--clinic", "glow", "--secret", first["secret"],
+            "--type", "treatment.completed", "--data", str(data),
+        )  # fmt: skip
+        assert on_command_line.returncode == 2 and "--secret" in on_command_line.stderr
+        without = reminders(
+            env, "webhook", "send", "--clinic", "glow",
+            "--type", "treatment.completed", "--data", str(data),
+        )  # fmt: skip
+        assert without.returncode == 1
+        assert "REMINDERS_WEBHOOK_SECRET" in without.stdout + without.stderr
     finally:
         api.stop()
 

@@ -35,7 +35,7 @@ def test_a_console_message_is_logged_at_info_framed_and_says_it_was_not_sent(
 ) -> None:
     outgoing = Outgoing(7, "t1:first_night:sms", "sms", "+15555550123", "Hello Ana")
     with caplog.at_level(logging.INFO, logger="reminders.console"):
-        provider_id = ConsoleChannel("sms").send(outgoing)
+        provider_id = ConsoleChannel("sms", show_bodies=True).send(outgoing)
     [record] = caplog.records
     assert record.levelno == logging.INFO and record.name == "reminders.console"
     text = record.getMessage()

@@ -19,7 +19,7 @@ from reminders.cli.webhook_sender import answer_text, event_parts
 from reminders.db import session_scope
 from reminders.ops import accounts
 from reminders.ops.first_login import first_admin
-from tests.harness import BIN, ROOT
+from tests.harness import BIN, ROOT, clean_env
 from tests.opsclient import make_client
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -113,9 +113,9 @@ def test_webhook_send_reports_a_server_error_page_in_one_clean_answer(tmp_path: 
     try:
         sent = subprocess.run(
             [str(BIN / "reminders"), "webhook", "send", "--clinic", "glow",
-             "--secret", "whsec_" + "A" * 44, "--data", str(event),
-             "--url", f"http://127.0.0.1:{server.server_port}"],
+             "--data", str(event), "--url", f"http://127.0.0.1:{server.server_port}"],
             capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env=clean_env(REMINDERS_WEBHOOK_SECRET="whsec_" + "A" * 44),
         )  # fmt: skip
     finally:
         server.shutdown()

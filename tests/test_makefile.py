@@ -17,13 +17,13 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_make_up_installs_the_service_without_the_test_tools(tmp_path: Path) -> None:
     plan = make("-n", f"VENV={tmp_path / 'venv'}", "up").stdout
-    assert "pip install --quiet -e ." in plan and "[test]" not in plan
+    assert "pip install --quiet -c requirements.lock -e ." in plan and "[test]" not in plan
     assert "reminders up" in plan
 
 
 def test_make_test_adds_the_test_tools(tmp_path: Path) -> None:
     plan = make("-n", f"VENV={tmp_path / 'venv'}", "test").stdout
-    assert "pip install --quiet -e '.[test]'" in plan and "pytest" in plan
+    assert "pip install --quiet -c requirements.lock -e '.[test]'" in plan and "pytest" in plan
 
 
 def test_an_old_python_is_refused_before_the_virtual_environment_is_made(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from tests.factories import enroll_with_prompts_due_now
 from tests.harness import BIN, ServiceProcess, celery_beat_argv, celery_worker_argv, service_env
 from tests.processes import free_port, wait_ready
 
-TOKEN = "live-token"
+TOKEN = "live-test-operator-token-of-32-chars"
 
 
 def sent_count(engine: Engine) -> int:

@@ -10,8 +10,9 @@ from datetime import datetime
 import anyio
 from fastapi import FastAPI
 
-from reminders import __version__
+from reminders import __version__, secretbox
 from reminders.api import (
+    accesslog,
     actions,
     clinic_events,
     docs_page,
@@ -27,6 +28,7 @@ from reminders.api import (
 from reminders.api.auth import OperatorRefusedError, SessionRefresher, refusal
 from reminders.api.body_limit import BodyLimit
 from reminders.api.deps import AppState
+from reminders.api.headers import SecurityHeaders
 from reminders.api.opsstate import build_ops_state
 from reminders.channels.base import Channel
 from reminders.channels.registry import build_channels
@@ -46,6 +48,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The application; refuses to start on an un-migrated database. Channels send clinic alerts."""
+    accesslog.install()
     state = make_state(settings or load_settings(), channels, gate, clock)
     engine = state.engine
     ops = build_ops_state(state)
@@ -79,6 +82,7 @@ def create_app(
     )
     app.add_middleware(exposition.WebhookCounter)
     app.add_middleware(SessionRefresher)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors included
     return app
 
 
@@ -105,6 +109,7 @@ def make_state(
     clock: Callable[[], datetime] | None,
 ) -> AppState:
     """What every route shares; refuses an un-migrated database."""
+    secretbox.configure(settings)
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
     state = AppState(

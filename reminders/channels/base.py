@@ -8,6 +8,7 @@ from typing import Protocol
 
 from reminders.channels.senders import Sender
 from reminders.outbox.lifecycle import AMBIGUOUS, PERMANENT, TRANSIENT
+from reminders.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class SendError(Exception):
     ) -> None:
         if kind not in (TRANSIENT, PERMANENT, AMBIGUOUS):
             raise ValueError(f"unknown SendError kind {kind!r}")
-        super().__init__(message)
+        # Redacted here, once: the text goes to logs and to the row's last_error and reason,
+        # and providers quote the recipient ("550 <ana@example.com>: no such user").
+        super().__init__(redact(message))
         self.kind, self.code, self.opt_out = kind, code, opt_out
 
 

@@ -25,8 +25,16 @@ def is_console(provider_id: str | None) -> bool:
 class ConsoleChannel:
     """Stands in for Twilio or SMTP when no credentials are set, so `make up` just works."""
 
-    def __init__(self, name: str, stream: TextIO | None = None, record: Path | None = None) -> None:
-        self.name = name
+    def __init__(
+        self,
+        name: str,
+        stream: TextIO | None = None,
+        record: Path | None = None,
+        show_bodies: bool = False,
+    ) -> None:
+        # Texts carry names and clinical details: printed only when asked for (a terminal on
+        # the embedded defaults), never into a deployment's collected logs.
+        self.name, self.show_bodies = name, show_bodies
         # None: logged at INFO (a Celery worker would file plain prints under WARNING).
         self._stream = stream
         self._record = record
@@ -54,10 +62,13 @@ class ConsoleChannel:
             f"message {outgoing.message_id} "
         )
         lines = [header.ljust(72, "─")]
-        if outgoing.subject:
+        if not self.show_bodies:
+            lines.append("(text not shown: set REMINDERS_CONSOLE_SHOW_BODIES=1 to print it)")
+        elif outgoing.subject:
             lines.append(f"Subject: {outgoing.subject}")
             lines.append("")
-        lines.extend(outgoing.text.rstrip().splitlines())
+        if self.show_bodies:
+            lines.extend(outgoing.text.rstrip().splitlines())
         lines.append("─" * 72)
         return "\n".join(lines) + "\n"
 

@@ -12,8 +12,9 @@ from reminders.config import Settings, SettingsError
 def build_channels(settings: Settings) -> dict[str, Channel]:
     """SMS and email channels for this process: Twilio / SMTP when configured, else console."""
     record = Path(settings.console_file) if settings.console_file else None
-    sms: Channel = ConsoleChannel("sms", record=record)
-    email: Channel = ConsoleChannel("email", record=record)
+    shown = settings.console_show_bodies
+    sms: Channel = ConsoleChannel("sms", record=record, show_bodies=shown)
+    email: Channel = ConsoleChannel("email", record=record, show_bodies=shown)
     if settings.twilio_configured:
         from reminders.channels.twilio import TwilioChannel, TwilioConfig
 

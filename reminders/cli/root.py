@@ -67,6 +67,10 @@ class Commands(LazyGroup):
             "reminders.cli.history:patients_app",
             "Patients: erase a patient's personal data on request.",
         ),
+        "secrets": Lazy(
+            "reminders.cli.secrets:secrets_app",
+            "Encryption of clinic secrets at rest.",
+        ),
         "webhook": Lazy(
             "reminders.cli.webhook:webhook_app", "Try the clinic webhook from the shell."
         ),
@@ -99,11 +103,14 @@ def api(
     """Run the HTTP API alone (uvicorn)."""
     import uvicorn
 
-    from reminders.config import load_settings
+    from reminders.config import SettingsError, load_settings, weak_secrets
     from reminders.db import make_engine, require_migrated
     from reminders.redis_link import find_redis_url
 
     settings = load_settings()
+    weak = weak_secrets(settings)
+    if weak:
+        raise SettingsError("refusing to start the API: " + "; ".join(weak))
     require_migrated(make_engine(settings.effective_database_url))
     port = port or settings.api_port
     # The workers load their settings anew: this tells them the Redis found here.

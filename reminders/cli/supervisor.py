@@ -19,6 +19,7 @@ from reminders.db import make_engine
 from reminders.migration import upgrade
 from reminders.ops.metrics import MULTIPROC_ENV, empty_directory
 from reminders.redis_link import start_embedded, stop_embedded
+from reminders.secretbox import make_private_dir
 
 BIN = Path(sys.executable).parent
 # docker-compose.yml runs these same commands, one per service.
@@ -94,6 +95,8 @@ class Supervisor:
 def run_all(settings: Settings, port: int) -> int:
     """Run every service in the foreground; return the exit code for the shell."""
     # One `up` per folder, and a taken port stops here, not in a loop of API restarts.
+    if settings.on_embedded_defaults:
+        make_private_dir(settings.var_dir)  # the database, keys and Redis socket: owner only
     lock = hold_folder(settings.var_dir)
     try:
         require_free_port(port)
@@ -115,14 +118,20 @@ def run_services(settings: Settings, port: int) -> int:
     metrics_dir = Path(os.environ.get(MULTIPROC_ENV) or settings.var_dir / "prometheus")
     empty_directory(metrics_dir)
     try:
-        return supervise_services(redis_url, metrics_dir, port)
+        return supervise_services(
+            redis_url, metrics_dir, port, show_bodies=settings.on_embedded_defaults
+        )
     finally:
         stop_embedded()
 
 
-def supervise_services(redis_url: str, metrics_dir: Path, port: int) -> int:
+def supervise_services(
+    redis_url: str, metrics_dir: Path, port: int, show_bodies: bool = False
+) -> int:
     """Run api, worker and beat on this Redis until Ctrl-C or a crash loop."""
     env = dict(os.environ, REMINDERS_REDIS_URL=redis_url, PYTHONUNBUFFERED="1")
+    if show_bodies:  # a developer's terminal: the console channel prints what it would send
+        env.setdefault("REMINDERS_CONSOLE_SHOW_BODIES", "1")
     env[MULTIPROC_ENV] = str(metrics_dir.resolve())
     commands = dict(SERVICES, api=[*SERVICES["api"], "--port", str(port)])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from reminders.config import load_settings
 from reminders.intake.events import EVENT_TYPES
 
 webhook_app = typer.Typer(help="Try the clinic webhook from the shell.", no_args_is_help=True)
+SECRET_ENV = "REMINDERS_WEBHOOK_SECRET"
 
 
 def fail(message: str) -> None:
@@ -26,7 +28,6 @@ def fail(message: str) -> None:
 @webhook_app.command("send")
 def send(
     clinic: Annotated[str, typer.Option(help="Clinic id.")],
-    secret: Annotated[str, typer.Option(help="The clinic's whsec_... secret.")],
     data: Annotated[
         str,
         typer.Option(
@@ -40,8 +41,14 @@ def send(
     ] = None,
     url: Annotated[str, typer.Option(help="API base URL.")] = "",
     webhook_id: Annotated[str | None, typer.Option(help="Reuse an id to test replays.")] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help=f"A file holding the clinic's whsec_... secret (else ${SECRET_ENV})."),
+    ] = None,
 ) -> None:
     """Sign an event with the clinic's secret, post it and print the answer."""
+    # Never a command-line argument: those show in `ps` and in shell history.
+    secret = read_secret(secret_file)
     try:
         raw = sys.stdin.read() if data == "-" else Path(data).read_text(encoding="utf-8")
         event_type, event_data = event_parts(json.loads(raw), kind)
@@ -60,3 +67,17 @@ def send(
     print(answer_text(response))
     if response.status_code >= 300:
         raise typer.Exit(1)
+
+
+def read_secret(secret_file: Path | None) -> str:
+    """The signing secret from --secret-file, else from $REMINDERS_WEBHOOK_SECRET."""
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"--secret-file: cannot read {secret_file}: {exc.strerror}")
+    else:
+        secret = os.environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        fail(f"no secret: set {SECRET_ENV} or pass --secret-file FILE (never the secret itself)")
+    return secret

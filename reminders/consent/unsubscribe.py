@@ -11,6 +11,7 @@ from pathlib import Path
 
 from reminders.config import Settings
 from reminders.intake.fields import row_id
+from reminders.secretbox import make_private_dir
 
 PATH = "/v1/unsubscribe/"
 
@@ -44,7 +45,7 @@ def link_key(settings: Settings) -> bytes:
 
 
 def _read_or_create(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     try:
         # O_EXCL: when several processes start at once, exactly one writes the key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

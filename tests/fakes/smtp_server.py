@@ -40,12 +40,13 @@ class RecordingHandler:
         self.envelopes: list[Any] = []
         self.logins: list[str] = []
         self.rcpt_reply: str | None = None
+        self.refuse: dict[str, str] = {}  # address -> the reply refusing it
         self.data_reply = "250 2.0.0 OK: queued"
         self.drop_after_data = False
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if self.rcpt_reply:
-            return self.rcpt_reply
+        if self.rcpt_reply or address in self.refuse:
+            return self.rcpt_reply or self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

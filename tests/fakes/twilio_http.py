@@ -119,7 +119,7 @@ class TwilioHandler(BaseHTTPRequestHandler):
             # The message is already received: the client times out and cannot know that.
             self.server.stopping.wait(fault.hold_seconds)
             return self.reply(201, message_json(message))
-        return self.reply(fault.status, error_json(fault.status, fault.code))
+        return self.reply(fault.status, error_json(fault.status, fault.code, form["To"]))
 
     def auto_callback(self, message: Received) -> None:
         """When auto_status is set, post that status for every accepted message."""

@@ -66,12 +66,13 @@ def page_json(
     }
 
 
-def error_json(status: int, code: int | None) -> dict[str, Any]:
-    """Twilio's error body: code, message, more_info, status."""
+def error_json(status: int, code: int | None, to: str = "") -> dict[str, Any]:
+    """Twilio's error body: code, message (quoting the recipient as Twilio may), status."""
     code = code if code is not None else status
+    text = ERROR_TEXT.get(code, "Internal Server Error" if status >= 500 else "Error")
     return {
         "code": code,
-        "message": ERROR_TEXT.get(code, "Internal Server Error" if status >= 500 else "Error"),
+        "message": text.replace("{to}", to),
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }

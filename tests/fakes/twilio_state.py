@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 ERROR_TEXT = {
     20003: "Authenticate",
     20429: "Too Many Requests",
-    21211: "The 'To' number is not a valid phone number.",
+    # Twilio quotes the recipient here: our logs and rows must not (reminders/redaction.py).
+    21211: "The 'To' number {to} is not a valid phone number.",
     21602: "Message body is required.",
     21604: "A 'To' phone number is required.",
     21606: "The 'From' phone number provided is not a valid message-capable Twilio phone number.",

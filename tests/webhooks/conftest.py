@@ -217,8 +217,8 @@ def open_hooks(
         )
     alerts = io.StringIO()
     channels: dict[str, Channel] = {
-        "sms": ConsoleChannel("sms", stream=io.StringIO()),
-        "email": ConsoleChannel("email", stream=alerts),
+        "sms": ConsoleChannel("sms", stream=io.StringIO(), show_bodies=True),
+        "email": ConsoleChannel("email", stream=alerts, show_bodies=True),
     }
     clock = SetClock()
     with TestClient(make_app(database_url, redis_url, channels, gate, clock)) as client:

@@ -105,7 +105,7 @@ def two(engine: Engine, database_url: str, redis_url: str) -> Iterator[TwoClinic
     )
     email = ScriptedChannel("email")
     channels: dict[str, Channel] = {
-        "sms": ConsoleChannel("sms", stream=io.StringIO()),
+        "sms": ConsoleChannel("sms", stream=io.StringIO(), show_bodies=True),
         "email": email,
     }
     clock = SetClock()

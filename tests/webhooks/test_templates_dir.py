@@ -72,7 +72,9 @@ def test_the_api_answers_help_shows_pages_and_alerts_from_the_configured_directo
             session, CLINIC, "Glow Clinic", default_region="ES", email="alerts@glow.example"
         )
     alerts = io.StringIO()
-    channels: dict[str, Channel] = {"email": ConsoleChannel("email", stream=alerts)}
+    channels: dict[str, Channel] = {
+        "email": ConsoleChannel("email", stream=alerts, show_bodies=True)
+    }
     settings = settings_with(own_templates, database_url, redis_url)
     api = create_app(settings, channels=channels, clock=SetClock())
     with TestClient(api) as client:

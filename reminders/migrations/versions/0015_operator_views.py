@@ -1,7 +1,7 @@
 """status callbacks are kept per message, for the operator's page of a message
 
 Revision ID: 0015_operator_views
-Revises: 0012_history
+Revises: 0013_encrypted_secrets
 Create Date: 2026-12-07 02:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import reminders.models
 
 revision: str = "0015_operator_views"
-down_revision: str | None = "0012_history"
+down_revision: str | None = "0013_encrypted_secrets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
