@@ -70,60 +70,62 @@ def unsubscribed_patient(engine: Engine, report: Report) -> int | None:
 
 
 def apply_report(engine: Engine, report: Report, now: datetime) -> str:
-    """Move the row forward if the report is news, keep the report for operators (the
-    message's page); returns what happened, for the log."""
-    outcome = _applied(engine, report, now)
-    if outcome != "unknown message":
-        keep = sa.insert(STATUS_REPORTS).values(
-            message_id=report.message_id,
-            provider_id=report.provider_id[:128],
-            status=report.status[:32],
-            error_code=(report.error_code or None) and str(report.error_code)[:32],
-            outcome=outcome[:200],
-            received_at=now,
-        )
-        with engine.begin() as connection:
-            connection.execute(keep)
+    """Move the row forward if the report is news and keep it for operators (the message's
+    page), in one transaction; a report that does not prove its message keeps nothing.
+    Returns what happened, for the log."""
+    with engine.begin() as connection:
+        outcome, about_it = _applied(connection, report, now)
+        if about_it:
+            connection.execute(
+                sa.insert(STATUS_REPORTS).values(
+                    message_id=report.message_id,
+                    provider_id=report.provider_id[:128],
+                    status=report.status[:32],
+                    error_code=(report.error_code or None) and str(report.error_code)[:32],
+                    outcome=outcome[:200],
+                    received_at=now,
+                )
+            )
     return outcome
 
 
-def _applied(engine: Engine, report: Report, now: datetime) -> str:
+def _applied(connection: sa.Connection, report: Report, now: datetime) -> tuple[str, bool]:
+    """What the report did, and whether it is about this row (its own message and SID)."""
     move = TWILIO_STATUS.get(report.status)
-    if move is None:
-        return "ignored: an intermediate status"
-    target = lc.target(move)
-    # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
-    statement = (
-        sa.update(MESSAGES)
-        .where(_its_own(report))
-        .where(movable(move))
-        # The report proves only its own message: the row's SID, or none yet (a send in flight
-        # or of unknown outcome, whose SID the report supplies).
-        .where(
-            sa.or_(
-                MESSAGES.c.provider_id.is_(None),
-                MESSAGES.c.provider_id == report.provider_id,
+    if move is not None:
+        target = lc.target(move)
+        # Compare-and-set: a concurrent worker or callback can only ever move the row forwards.
+        statement = (
+            sa.update(MESSAGES)
+            .where(_its_own(report))
+            .where(movable(move))
+            # The report proves only its own message: the row's SID, or none yet (a send in
+            # flight or of unknown outcome, whose SID the report supplies).
+            .where(
+                sa.or_(
+                    MESSAGES.c.provider_id.is_(None),
+                    MESSAGES.c.provider_id == report.provider_id,
+                )
             )
+            .values(**report_values(report, target, now))
         )
-        .values(**report_values(report, target, now))
-    )
-    with engine.begin() as connection:
-        changed = connection.execute(statement).rowcount
-        if changed:
+        if connection.execute(statement).rowcount:
             news = {lc.DELIVERED: MESSAGE_DELIVERED, lc.FAILED: MESSAGE_FAILED}.get(target)
             if news is not None:  # for the clinic's own system, if it has an endpoint
                 emit_message_event(connection, report.message_id, news, now)
-            return f"moved to {target}"
-        exists = connection.execute(
-            sa.select(MESSAGES.c.status, MESSAGES.c.provider_id).where(_its_own(report))
-        ).first()
+            return f"moved to {target}", True
+    exists = connection.execute(
+        sa.select(MESSAGES.c.status, MESSAGES.c.provider_id).where(_its_own(report))
+    ).first()
     if exists is None:
         log.warning("status callback for unknown message id %s", report.message_id)
-        return "unknown message"
+        return "unknown message", False
     if exists.provider_id not in (None, report.provider_id):
         log.warning("status callback for message %s names another SID", report.message_id)
-        return "ignored: MessageSid is not this message's"
-    return f"ignored: {exists.status} is not behind {target}"
+        return "ignored: MessageSid is not this message's", False
+    if move is None:
+        return "ignored: an intermediate status", True
+    return f"ignored: {exists.status} is not behind {lc.target(move)}", True
 
 
 def report_values(report: Report, target: str, now: datetime) -> dict[str, object]:
