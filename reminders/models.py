@@ -480,6 +480,24 @@ class RetentionRun(SQLModel, table=True):
     moved: int = 0
 
 
+class SendAttempt(SQLModel, table=True):
+    """One try at handing a message to its provider: when, how it ended, what came back."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Cascade: a retention job deleting a message takes its attempts with it.
+    message_id: int = Field(
+        sa_column=Column(
+            sa.Integer, sa.ForeignKey("message.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    number: int
+    at: datetime = _created()
+    status: str = Field(max_length=16)  # what the try left the row as
+    provider_id: str | None = Field(default=None, max_length=128)
+    provider_code: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=300)  # redacted, as last_error
+
+
 # Core tables for set-based statements (claims, batch updates), typed for mypy.
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 PATIENTS: sa.Table = Patient.__table__  # type: ignore[attr-defined]
@@ -493,6 +511,7 @@ REPLAN_JOBS: sa.Table = ReplanJob.__table__  # type: ignore[attr-defined]
 CLINIC_TEMPLATES: sa.Table = ClinicTemplate.__table__  # type: ignore[attr-defined]
 CLINIC_BRANDING: sa.Table = ClinicBranding.__table__  # type: ignore[attr-defined]
 STATUS_REPORTS: sa.Table = StatusReport.__table__  # type: ignore[attr-defined]
+ATTEMPTS: sa.Table = SendAttempt.__table__  # type: ignore[attr-defined]
 TALLY: sa.Table = MessageTally.__table__  # type: ignore[attr-defined]
 TOTALS: sa.Table = MessageTotal.__table__  # type: ignore[attr-defined]
 HISTORY: sa.Table = MessageHistory.__table__  # type: ignore[attr-defined]

@@ -113,6 +113,12 @@ def detail_lines(d: Detail) -> list[str]:
     if d.text.subject:
         lines.append(f"  Subject: {d.text.subject}")
     lines += [f"  {line}" for line in d.text.text.splitlines()]
+    lines += ["", f"tries ({len(d.attempts)}):"]
+    lines += [
+        f"  #{t.number}  {both(t.at, tz)}  -> {t.status}  {t.provider_id or '-'}  "
+        f"code {t.provider_code or '-'}  {t.error or ''}".rstrip()
+        for t in d.attempts
+    ] or ["  not tried yet"]
     lines += ["", f"status callbacks ({len(d.reports)}):"]
     lines += [
         f"  {both(p.received_at, tz)}  {p.status}  {p.provider_id or '-'}  "

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection, Engine
 
 from reminders.events.emission import emit_message_event
 from reminders.events.payloads import MESSAGE_FAILED
-from reminders.models import MESSAGES, movable
+from reminders.models import ATTEMPTS, MESSAGES, movable
 from reminders.outbox import lifecycle as lc
 
 M = MESSAGES.c
@@ -34,6 +34,8 @@ class RowOutcome:
     last_error: str | None = None
     sent_at: datetime | None = None
     opt_out: bool = False
+    # False when the row was held back before any try (caps, consent, a lease running out).
+    attempted: bool = True
 
 
 def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetime) -> int:
@@ -51,7 +53,23 @@ def record_outcomes(engine: Engine, outcomes: Sequence[RowOutcome], now: datetim
                 continue
             result = connection.execute(outcome_statement(move, now), params)
             changed += int(result.rowcount or 0)
+        tries = [attempt_row(o, now) for o in outcomes if o.attempted]
+        if tries:  # the operator's history of the row's tries, in the same transaction
+            connection.execute(insert(ATTEMPTS), tries)
     return changed
+
+
+def attempt_row(o: RowOutcome, now: datetime) -> dict[str, object]:
+    """One try as the attempt log keeps it."""
+    return {
+        "message_id": o.message_id,
+        "number": o.attempts,
+        "at": now,
+        "status": o.status,
+        "provider_id": o.provider_id,
+        "provider_code": o.provider_code,
+        "error": (o.last_error or None) and o.last_error[:300],
+    }
 
 
 def record_failures(

@@ -165,6 +165,7 @@ class Transmitter:
                 status=lc.SKIPPED,
                 attempts=message.attempts - 1,
                 reason="consent withdrawn just before sending",
+                attempted=False,
             )
         loaded = patient.phone if message.channel == "sms" else patient.email
         if contact is not None and contact.address(message.channel) != loaded:

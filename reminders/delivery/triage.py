@@ -100,6 +100,7 @@ def held_back(message: Message, skip: Skip) -> RowOutcome:
         message.attempts - 1,
         reason=skip.reason,
         next_attempt_at=skip.next_attempt_at,
+        attempted=False,
     )
 
 

@@ -25,6 +25,7 @@ from reminders.models import (
     Clinic,
     Message,
     Patient,
+    SendAttempt,
     StatusReport,
     Treatment,
 )
@@ -62,6 +63,7 @@ class Detail:
     updated_at: datetime
     sender: str | None
     text: Rerender
+    attempts: list[SendAttempt]
     reports: list[StatusReport]
     audit: list[AuditEntry]
 
@@ -86,6 +88,11 @@ def message_detail(
     row = listing.message_row(session, message_id)
     patient = session.get(Patient, message.patient_id)
     assert patient is not None and row is not None
+    attempts = session.exec(
+        select(SendAttempt)
+        .where(col(SendAttempt.message_id) == message_id)
+        .order_by(col(SendAttempt.at), col(SendAttempt.id))
+    ).all()
     reports = session.exec(
         select(StatusReport)
         .where(col(StatusReport.message_id) == message_id)
@@ -106,6 +113,7 @@ def message_detail(
         updated_at=message.updated_at,
         sender=message.sender,
         text=rerender(session, message, patient, renderer),
+        attempts=list(attempts),
         reports=list(reports),
         audit=list(entries),
     )
