@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from reminders.models import (
+    ATTEMPTS,
     AUDIT,
     EVENTS,
     MESSAGES,
@@ -116,6 +117,9 @@ def _scrub_messages(session: Session, patient_id: int, now: datetime) -> int:
             .where(m.id == row.id)
             .values(sent_digest=None, last_error=None, reason=redact(row.reason))
         )
+    # A provider's error text may have quoted the address (masked, but still theirs).
+    mine = select(m.id).where(m.patient_id == patient_id).scalar_subquery()
+    session.execute(ATTEMPTS.update().where(ATTEMPTS.c.message_id.in_(mine)).values(error=None))
     return len(rows)
 
 
