@@ -135,12 +135,17 @@ def test_a_newcomer_logs_in_as_make_up_printed_from_the_root_address(
 
 def submit_and_wait(browser, button) -> None:
     """Click a form's button and wait for the page it leads to, not the page it left."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = browser.find_element("tag name", "html")
     button.click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
+    # While the old document is being replaced, chromedriver may answer the staleness probe
+    # with "Node with given id does not belong to the document": poll again, it is going.
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(page)
+    )
     WebDriverWait(browser, 30).until(
         lambda driver: driver.execute_script("return document.readyState") == "complete"
     )
